@@ -1,0 +1,100 @@
+"""The engine façade: owns the Redis client, the function library, the clock and the
+wake-up listener; exposes ``queues`` (messages) and ``admin`` (queue management)."""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from broker.engine.clock import Clock, SystemClock
+from broker.engine.context import Context
+from broker.engine.queue_admin import QueueAdmin
+from broker.engine.queues import Queues
+from broker.engine.scripts import AnyRedis, Scripts
+from broker.engine.settings import Identity, Limits
+from broker.engine.wakeups import Wakeups
+
+#: URL schemes that run the engine in-process
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster", "unix")
+#: connections the engine's pool may hold
+DEFAULT_MAX_CONNECTIONS = 64
+
+
+def connect(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> tuple[AnyRedis, Redis]:
+    """Return (client for commands, plain client for pub/sub) for a Redis URL.
+
+    ``redis+cluster://host:port`` (or ``rediss+cluster://``) connects to a Redis Cluster
+    through that seed node; its pub/sub client talks to the seed node (classic pub/sub
+    messages reach every node of a cluster).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"not a Redis URL: {url!r} (expected one of {REDIS_SCHEMES})")
+    if parts.scheme.endswith("+cluster"):
+        plain = urlunsplit(parts._replace(scheme=parts.scheme.split("+")[0]))
+        cluster = RedisCluster.from_url(plain, max_connections=max_connections)
+        return cluster, Redis.from_url(plain)
+    client = Redis.from_url(url, max_connections=max_connections)
+    return client, Redis.from_url(url)
+
+
+class Engine:
+    """SQS semantics on Redis. Use as ``async with Engine.from_url(url) as engine``."""
+
+    def __init__(
+        self, redis: AnyRedis, pubsub_redis: Redis, *, clock: Clock | None = None,
+        identity: Identity | None = None, limits: Limits | None = None,
+    ) -> None:
+        self.identity = identity or Identity()
+        self.limits = limits or Limits()
+        self.redis = redis
+        self.scripts = Scripts(redis)
+        self._wakeups = Wakeups(pubsub_redis)
+        self.ctx = Context(
+            redis=redis, scripts=self.scripts, clock=clock or SystemClock(),
+            identity=self.identity, limits=self.limits, wakeups=self._wakeups,
+            engine_id=uuid.uuid4().hex,
+        )
+        self.queues = Queues(self.ctx)
+        self.admin = QueueAdmin(self.ctx)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, clock: Clock | None = None, identity: Identity | None = None,
+        limits: Limits | None = None,
+    ) -> Engine:
+        redis, pubsub = connect(url)
+        return cls(redis, pubsub, clock=clock, identity=identity, limits=limits)
+
+    async def start(self) -> None:
+        """Load the function library (idempotent)."""
+        await self.scripts.load()
+
+    async def close(self) -> None:
+        await self._wakeups.close()
+        await self.redis.aclose()
+
+    async def ping(self) -> bool:
+        """True when Redis answers and the function library is loaded."""
+        try:
+            return bool(await self.redis.fcall("rc_version", 0))  # type: ignore[misc]
+        except Exception:
+            return False
+
+    async def __aenter__(self) -> Engine:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,105 @@
+"""Every Redis key Redcurrent uses is built here, and only here.
+
+Layout (``{…}`` is the Redis Cluster hash tag: all keys of one queue share a slot, so
+every queue script runs unchanged on a cluster)::
+
+    rc:{q:<account>:<name>}:meta      hash   queue attributes, counters and timestamps:
+                                             settable attributes under their SQS names,
+                                             plus ``seq`` (last message number), ``cur``
+                                             (retention sweep cursor), ``created_ms``,
+                                             ``modified_ms``, ``purged_ms``, ``arn``
+    rc:{q:<account>:<name>}:msgs      hash   message number -> msgpack record
+                                             [id, body, sent_ms, receive_count,
+                                              first_receive_ms, extra, last_receive_ms,
+                                              dlq_source_arn]
+    rc:{q:<account>:<name>}:avail     zset   message number, score = ms it becomes visible
+                                             (visible now, or delayed)
+    rc:{q:<account>:<name>}:inflight  zset   message number, score = visibility deadline ms
+    rc:{q:<account>:<name>}:dlqout    hash   message number -> record on its way to the DLQ
+                                             (the DLQ lives in another slot: outbox)
+    rc:{q:<account>:<name>}:waiters   zset   engine id -> ms until which it long-polls
+    rc:{q:<account>:<name>}:tags      hash   tag key -> value
+    rc:{q:<account>:<name>}:sources   set    names of queues whose RedrivePolicy targets
+                                             this queue (maintained idempotently)
+    rc:{q:<account>:<name>}:mv:<id>   string DLQ-move idempotency marker (expires)
+    rc:{a:<account>}:queues           zset   queue names, score 0 (lexicographic listing)
+    rc:{a:<account>}:deleted          hash   queue name -> ms it was deleted
+    rc:wake:<account>:<name>          pubsub channel: "a message became visible"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "rc"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue; all share the queue's hash tag."""
+
+    account: str
+    name: str
+
+    @property
+    def tag(self) -> str:
+        return f"{PREFIX}:{{q:{self.account}:{self.name}}}"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.tag}:meta"
+
+    @property
+    def msgs(self) -> str:
+        return f"{self.tag}:msgs"
+
+    @property
+    def avail(self) -> str:
+        return f"{self.tag}:avail"
+
+    @property
+    def inflight(self) -> str:
+        return f"{self.tag}:inflight"
+
+    @property
+    def dlqout(self) -> str:
+        return f"{self.tag}:dlqout"
+
+    @property
+    def waiters(self) -> str:
+        return f"{self.tag}:waiters"
+
+    @property
+    def tags(self) -> str:
+        return f"{self.tag}:tags"
+
+    @property
+    def sources(self) -> str:
+        return f"{self.tag}:sources"
+
+    def moved_marker(self, message_id: str) -> str:
+        return f"{self.tag}:mv:{message_id}"
+
+    @property
+    def wake_channel(self) -> str:
+        return f"{PREFIX}:wake:{self.account}:{self.name}"
+
+    def all_data(self) -> list[str]:
+        """Every key that holds this queue's state (for DeleteQueue)."""
+        return [self.meta, self.msgs, self.avail, self.inflight, self.dlqout, self.waiters,
+                self.tags, self.sources]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKeys:
+    """Per-account indexes (one slot per account)."""
+
+    account: str
+
+    @property
+    def queues(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:queues"
+
+    @property
+    def deleted(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:deleted"

@@ -1,0 +1,81 @@
+-- receive: take up to 10 visible messages and make them in flight (ReceiveMessage).
+-- flags: allow-oom
+-- KEYS: meta, msgs, avail, inflight, dlqout, waiters
+-- ARGV: now_ms|'', max_messages, visibility_timeout_s|'' (queue default),
+--       waiter_id|'' (register as long-poller when nothing is returned),
+--       wait_ms (how long it long-polls), inflight_limit
+-- Returns: {now_ms, next_visible_ms (-1 none; only when nothing returned),
+--           {seq, record, ...} received, {seq, record, ...} moved to the DLQ outbox}
+-- Messages whose next receive would exceed the RedrivePolicy's maxReceiveCount go to
+-- dlqout instead of being returned; expired in-flight messages become visible again;
+-- messages past retention are dropped.
+-- Touches: meta (cur), msgs, avail, inflight, dlqout, waiters.
+local meta, msgs, avail, inflight, dlqout, waiters =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'MessageRetentionPeriod',
+  'x_max_receive')
+if not cfg[1] then return fail('QueueDoesNotExist', NO_QUEUE) end
+local now = now_ms(ARGV[1])
+local maxn = tonumber(ARGV[2])
+local vt_ms = tonumber(ARGV[3] ~= '' and ARGV[3] or cfg[1]) * 1000
+local retention = tonumber(cfg[2]) * 1000
+local maxrc = tonumber(cfg[3] or '')
+
+-- In-flight messages whose visibility timeout ran out are visible again.
+local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
+for i = 1, #expired, 2 do
+  redis.call('ZADD', avail, expired[i + 1], expired[i])
+  redis.call('ZREM', inflight, expired[i])
+end
+sweep(meta, msgs, avail, inflight, now, retention, 20)
+if redis.call('ZCARD', inflight) >= tonumber(ARGV[6]) then
+  return fail('OverLimit', 'Too many messages in flight: the queue holds ' .. ARGV[6] ..
+    ' in-flight messages, the most allowed.')
+end
+
+local out, moved = {}, {}
+local rounds = 0
+while #out < maxn * 2 and rounds < 5 do
+  rounds = rounds + 1
+  local cand = redis.call('ZRANGEBYSCORE', avail, '-inf', now, 'LIMIT', 0, maxn - #out / 2)
+  if #cand == 0 then break end
+  for _, s in ipairs(cand) do
+    local raw = redis.call('HGET', msgs, s)
+    redis.call('ZREM', avail, s)
+    if raw then
+      local rec = cmsgpack.unpack(raw)
+      if rec[3] + retention <= now then
+        redis.call('HDEL', msgs, s)
+      elseif maxrc and rec[4] >= maxrc then
+        redis.call('HDEL', msgs, s)
+        redis.call('HSET', dlqout, s, raw)
+        moved[#moved + 1] = s
+        moved[#moved + 1] = raw
+      else
+        rec[4] = rec[4] + 1
+        if rec[4] == 1 then rec[5] = now end
+        rec[7] = now
+        local packed = cmsgpack.pack(rec)
+        redis.call('HSET', msgs, s, packed)
+        redis.call('ZADD', inflight, now + vt_ms, s)
+        out[#out + 1] = s
+        out[#out + 1] = packed
+      end
+    end
+  end
+end
+
+local next_visible = -1
+if #out == 0 then
+  local a = redis.call('ZRANGE', avail, 0, 0, 'WITHSCORES')
+  local f = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
+  if a[2] then next_visible = tonumber(a[2]) end
+  if f[2] and (next_visible < 0 or tonumber(f[2]) < next_visible) then
+    next_visible = tonumber(f[2])
+  end
+  if ARGV[4] ~= '' then
+    redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+    redis.call('ZADD', waiters, 'GT', now + tonumber(ARGV[5]), ARGV[4])
+  end
+end
+return {now, next_visible, out, moved}

@@ -1,0 +1,17 @@
+-- set_attributes: change a queue's settable attributes (SetQueueAttributes).
+-- KEYS: meta
+-- ARGV: now_ms|'', then (name, value) pairs; an empty value removes the attribute
+-- Returns: 1, or error QueueDoesNotExist.
+-- Touches: meta.
+local meta = KEYS[1]
+if redis.call('EXISTS', meta) == 0 then return fail('QueueDoesNotExist', NO_QUEUE) end
+local now = now_ms(ARGV[1])
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', meta, ARGV[i])
+  else
+    redis.call('HSET', meta, ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('HSET', meta, 'modified_ms', now)
+return 1

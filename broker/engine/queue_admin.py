@@ -1,0 +1,259 @@
+"""SQS queue management: create, delete, list, URLs, attributes, purge, tags."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from broker import errors
+from broker.engine import validation
+from broker.engine.clock import clock_arg
+from broker.engine.context import Context
+from broker.engine.keys import AccountKeys, QueueKeys
+from broker.types import QueueRef
+
+#: largest page ListQueues returns
+MAX_LIST_RESULTS = 1000
+#: meta fields that are bookkeeping, never shown as attributes
+_INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq"}
+
+
+def _no_queue() -> errors.QueueDoesNotExist:
+    return errors.QueueDoesNotExist("The specified queue does not exist.")
+
+
+class QueueAdmin:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def create_queue(
+        self, queue: QueueRef, attributes: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> bool:
+        """CreateQueue. Returns True if created, False if it existed with the same
+        given attributes; QueueNameExists if they differ."""
+        attrs = dict(attributes or {})
+        fifo = attrs.get("FifoQueue", "false").lower() == "true"
+        validation.validate_queue_name(queue.name, fifo)
+        if fifo:
+            raise errors.UnsupportedOperation("FIFO queues are not supported yet.")
+        given = validation.validate_queue_attributes(attrs, creating=True, fifo=fifo)
+        if tags:
+            validation.validate_tags(tags)
+            validation.check_tag_count(len(tags))
+        extra = await self._redrive_fields(queue, given)
+        acct = AccountKeys(queue.account)
+        r = self._ctx.redis
+        deleted_ms = await r.hget(acct.deleted, queue.name)  # type: ignore[misc]
+        keys = QueueKeys(queue.account, queue.name)
+        if deleted_ms is not None and not await r.exists(keys.meta):
+            now = await self._now_ms()
+            if now - int(deleted_ms) < self._ctx.limits.deleted_queue_cooldown_ms:
+                raise errors.QueueDeletedRecently(
+                    "You must wait 60 seconds after deleting a queue before you can create "
+                    "another with the same name."
+                )
+        if await r.zcard(acct.queues) >= self._ctx.limits.max_queues_per_account \
+                and not await r.exists(keys.meta):
+            raise errors.OverLimit(
+                f"Too many queues: the account holds the most allowed "
+                f"({self._ctx.limits.max_queues_per_account})."
+            )
+        defaults = {k: v for k, v in validation.DEFAULT_QUEUE_ATTRIBUTES.items()
+                    if k not in given}
+        rest = {**defaults, **extra,
+                "arn": self._ctx.identity.queue_arn(queue.account, queue.name)}
+        args: list[str | int] = [clock_arg(self._ctx.clock), len(given)]
+        for k, v in [*given.items(), *rest.items()]:
+            args += [k, v]
+        created = await self._ctx.scripts.call("create_queue", [keys.meta], args)
+        await r.zadd(acct.queues, {queue.name: 0})
+        await r.hdel(acct.deleted, queue.name)  # type: ignore[misc]
+        if tags and created:
+            await self.tag_queue(queue, tags)
+        if created and "RedrivePolicy" in given:
+            await self._link_dlq(queue, given["RedrivePolicy"])
+        return bool(created)
+
+    async def delete_queue(self, queue: QueueRef) -> None:
+        keys = QueueKeys(queue.account, queue.name)
+        await self._ctx.scripts.call("delete_queue", keys.all_data(), [])
+        acct = AccountKeys(queue.account)
+        now = await self._now_ms()
+        await self._ctx.redis.zrem(acct.queues, queue.name)
+        await self._ctx.redis.hset(acct.deleted, queue.name, now)  # type: ignore[misc]
+
+    async def exists(self, queue: QueueRef) -> bool:
+        return bool(await self._ctx.redis.exists(QueueKeys(queue.account, queue.name).meta))
+
+    async def get_queue(self, queue: QueueRef) -> None:
+        """GetQueueUrl: QueueDoesNotExist unless the queue exists."""
+        if not await self.exists(queue):
+            raise _no_queue()
+
+    async def list_queues(
+        self, account: str, prefix: str = "", max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> tuple[list[str], str | None]:
+        """ListQueues: names in lexicographic order, paginated by ``next_token``."""
+        if max_results is not None and not 1 <= max_results <= MAX_LIST_RESULTS:
+            raise errors.InvalidParameterValue(
+                f"Value {max_results} for parameter MaxResults is invalid. "
+                f"Reason: Must be between 1 and {MAX_LIST_RESULTS}, if provided."
+            )
+        if next_token is not None and not next_token.startswith(prefix):
+            raise errors.InvalidParameterValue("Invalid NextToken value.")
+        limit = max_results or MAX_LIST_RESULTS
+        lo = f"({next_token}" if next_token else f"[{prefix}"
+        hi = f"[{prefix}\xff"
+        raw = await self._ctx.redis.zrangebylex(
+            AccountKeys(account).queues, lo, hi, start=0, num=limit + 1)
+        names = [n.decode() for n in raw]
+        token = names[limit - 1] if max_results and len(names) > limit else None
+        return names[:limit], token
+
+    async def get_attributes(
+        self, queue: QueueRef, names: Sequence[str] = ("All",)
+    ) -> dict[str, str]:
+        wanted = validation.validate_attribute_names_request(names)
+        keys = QueueKeys(queue.account, queue.name)
+        now, visible, not_visible, delayed, flat = await self._ctx.scripts.call(
+            "queue_state", [keys.meta, keys.avail, keys.inflight, keys.dlqout],
+            [clock_arg(self._ctx.clock)])
+        meta = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+        values = {k: v for k, v in meta.items()
+                  if k not in _INTERNAL and not k.endswith("_ms") and k != "arn"}
+        values.update({
+            "QueueArn": meta["arn"],
+            "ApproximateNumberOfMessages": str(visible),
+            "ApproximateNumberOfMessagesNotVisible": str(not_visible),
+            "ApproximateNumberOfMessagesDelayed": str(delayed),
+            "CreatedTimestamp": str(int(meta["created_ms"]) // 1000),
+            "LastModifiedTimestamp": str(int(meta["modified_ms"]) // 1000),
+        })
+        return {k: values[k] for k in wanted if k in values}
+
+    async def set_attributes(self, queue: QueueRef, attributes: Mapping[str, str]) -> None:
+        keys = QueueKeys(queue.account, queue.name)
+        if not await self.exists(queue):
+            raise _no_queue()
+        fifo = queue.name.endswith(".fifo")
+        given = validation.validate_queue_attributes(attributes, creating=False, fifo=fifo)
+        extra = await self._redrive_fields(queue, given)
+        old_policy = None
+        if "RedrivePolicy" in given:
+            old = await self._ctx.redis.hget(keys.meta, "RedrivePolicy")  # type: ignore[misc]
+            old_policy = old.decode() if old else None
+        args: list[str | int] = [clock_arg(self._ctx.clock)]
+        for k, v in {**given, **extra}.items():
+            args += [k, v]
+        await self._ctx.scripts.call("set_attributes", [keys.meta], args)
+        if "RedrivePolicy" in given:
+            if old_policy:
+                await self._unlink_dlq(queue, old_policy)
+            if given["RedrivePolicy"]:
+                await self._link_dlq(queue, given["RedrivePolicy"])
+
+    async def purge(self, queue: QueueRef) -> None:
+        keys = QueueKeys(queue.account, queue.name)
+        await self._ctx.scripts.call(
+            "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight],
+            [clock_arg(self._ctx.clock), self._ctx.limits.purge_interval_ms])
+
+    async def tag_queue(self, queue: QueueRef, tags: Mapping[str, str]) -> None:
+        validation.validate_tags(tags)
+        keys = QueueKeys(queue.account, queue.name)
+        args: list[str | int] = ["set", self._ctx.limits.max_tags_per_queue]
+        for k, v in tags.items():
+            args += [k, v]
+        await self._ctx.scripts.call("tag_queue", [keys.meta, keys.tags], args)
+
+    async def untag_queue(self, queue: QueueRef, tag_keys: Sequence[str]) -> None:
+        keys = QueueKeys(queue.account, queue.name)
+        await self._ctx.scripts.call(
+            "tag_queue", [keys.meta, keys.tags],
+            ["del", self._ctx.limits.max_tags_per_queue, *tag_keys])
+
+    async def list_tags(self, queue: QueueRef) -> dict[str, str]:
+        keys = QueueKeys(queue.account, queue.name)
+        async with self._ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(keys.meta)
+            pipe.hgetall(keys.tags)
+            exists, tags = await pipe.execute()
+        if not exists:
+            raise _no_queue()
+        return {k.decode(): v.decode() for k, v in tags.items()}
+
+    async def list_dead_letter_source_queues(self, queue: QueueRef) -> list[str]:
+        """Names of the queues whose RedrivePolicy targets ``queue``."""
+        keys = QueueKeys(queue.account, queue.name)
+        if not await self.exists(queue):
+            raise _no_queue()
+        arn = self._ctx.identity.queue_arn(queue.account, queue.name)
+        out = []
+        for raw in sorted(await self._ctx.redis.smembers(keys.sources)):  # type: ignore[misc]
+            name = raw.decode()
+            src = QueueKeys(queue.account, name)
+            policy = await self._ctx.redis.hget(src.meta, "RedrivePolicy")  # type: ignore[misc]
+            if policy and json.loads(policy).get("deadLetterTargetArn") == arn:
+                out.append(name)
+        return out
+
+    # -- dead-letter wiring --------------------------------------------------------------
+
+    async def _redrive_fields(self, queue: QueueRef, given: Mapping[str, str]) -> dict[str, str]:
+        """Check a RedrivePolicy against its target; return the fields receive reads."""
+        if "RedrivePolicy" not in given:
+            return {}
+        if not given["RedrivePolicy"]:
+            return {"x_max_receive": "", "x_dlq": ""}
+        policy = json.loads(given["RedrivePolicy"])
+        dlq = self._queue_from_arn(policy["deadLetterTargetArn"])
+        if dlq == queue:
+            raise errors.InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its "
+                "own dead-letter queue.")
+        dlq_keys = QueueKeys(dlq.account, dlq.name)
+        allow = await self._ctx.redis.hmget(  # type: ignore[misc]
+            dlq_keys.meta, ["arn", "RedriveAllowPolicy"])
+        if allow[0] is None:
+            raise errors.InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target "
+                "does not exist.")
+        if allow[1]:
+            self._check_allowed(json.loads(allow[1]), queue)
+        return {"x_max_receive": str(policy["maxReceiveCount"]), "x_dlq": dlq.name}
+
+    def _check_allowed(self, allow: Mapping[str, object], source: QueueRef) -> None:
+        permission = allow.get("redrivePermission")
+        src_arn = self._ctx.identity.queue_arn(source.account, source.name)
+        sources = allow.get("sourceQueueArns") or []
+        if permission == "denyAll" or (
+                permission == "byQueue" and src_arn not in sources):  # type: ignore[operator]
+            raise errors.InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: the dead-letter "
+                "queue's RedriveAllowPolicy does not allow this queue as a source.")
+
+    def _queue_from_arn(self, arn: str) -> QueueRef:
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
+            raise errors.InvalidParameterValue(
+                f"Value {arn} for parameter deadLetterTargetArn is invalid.")
+        return QueueRef(parts[4], parts[5])
+
+    async def _link_dlq(self, queue: QueueRef, policy_json: str) -> None:
+        dlq = self._queue_from_arn(json.loads(policy_json)["deadLetterTargetArn"])
+        await self._ctx.redis.sadd(QueueKeys(dlq.account, dlq.name).sources,  # type: ignore[misc]
+                                   queue.name)
+
+    async def _unlink_dlq(self, queue: QueueRef, policy_json: str) -> None:
+        dlq = self._queue_from_arn(json.loads(policy_json)["deadLetterTargetArn"])
+        await self._ctx.redis.srem(QueueKeys(dlq.account, dlq.name).sources,  # type: ignore[misc]
+                                   queue.name)
+
+    async def _now_ms(self) -> int:
+        now = self._ctx.clock.now_ms()
+        if now is not None:
+            return now
+        sec, usec = await self._ctx.redis.time()
+        return int(sec) * 1000 + int(usec) // 1000

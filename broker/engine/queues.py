@@ -1,0 +1,388 @@
+"""SQS message operations on standard queues: send, receive (long polling), delete,
+change visibility, and the dead-letter move that a receive can trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker import errors
+from broker.engine import md5, validation
+from broker.engine.clock import clock_arg
+from broker.engine.context import Context
+from broker.engine.keys import QueueKeys
+from broker.engine.records import (
+    Record,
+    decode_handle,
+    encode_handle,
+    pack_extra,
+    unpack_record,
+)
+from broker.engine.wakeups import SAFETY_POLL_S
+from broker.types import (
+    BatchResult,
+    BatchResultError,
+    BatchSendResult,
+    MessageAttributes,
+    QueueRef,
+    ReceivedMessage,
+    SendResult,
+)
+
+#: most entries in one batch request
+MAX_BATCH = 10
+#: the system attributes ReceiveMessage can return for a standard queue
+SYSTEM_ATTRIBUTES = (
+    "SenderId", "SentTimestamp", "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp", "AWSTraceHeader", "DeadLetterQueueSourceArn",
+)
+_CHANGE_STALE = ("Message does not exist or is not available for visibility timeout "
+                 "change.")
+
+
+@dataclass(frozen=True, slots=True)
+class SendEntry:
+    """One message to send, as SendMessage/SendMessageBatch take it."""
+
+    body: str
+    id: str = ""
+    delay_seconds: int | None = None
+    message_attributes: MessageAttributes = field(default_factory=dict)
+    system_attributes: MessageAttributes = field(default_factory=dict)
+
+
+class Queues:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    # -- send ----------------------------------------------------------------------------
+
+    async def send(self, queue: QueueRef, entry: SendEntry, sender_id: str = "") -> SendResult:
+        """SendMessage."""
+        prepared = self._prepare(entry)
+        results = await self._send_prepared(queue, [prepared], sender_id)
+        result = results[0]
+        if isinstance(result, errors.BrokerError):
+            raise result
+        return result
+
+    async def send_batch(
+        self, queue: QueueRef, entries: Sequence[SendEntry], sender_id: str = ""
+    ) -> BatchSendResult:
+        """SendMessageBatch: per-entry results; request-level errors raise."""
+        validation.validate_batch_entry_ids([e.id for e in entries])
+        prepared: list[_Prepared] = []
+        failed: list[BatchResultError] = []
+        total = 0
+        for e in entries:
+            try:
+                p = self._prepare(e)
+            except errors.BrokerError as exc:
+                failed.append(BatchResultError(e.id, exc.wire_code(), exc.message))
+                continue
+            total += p.size
+            prepared.append(p)
+        if total > validation.MAX_MESSAGE_SIZE:
+            raise errors.BatchRequestTooLong(
+                f"Batch requests cannot be longer than {validation.MAX_MESSAGE_SIZE} bytes. "
+                f"You have sent {total} bytes.")
+        successful: dict[str, SendResult] = {}
+        if prepared:
+            results = await self._send_prepared(queue, prepared, sender_id)
+            for p, res in zip(prepared, results, strict=True):
+                if isinstance(res, errors.BrokerError):
+                    failed.append(BatchResultError(p.entry.id, res.wire_code(), res.message))
+                else:
+                    successful[p.entry.id] = res
+        return BatchSendResult(successful=successful, failed=failed)
+
+    def _prepare(self, e: SendEntry) -> _Prepared:
+        validation.validate_body(e.body)
+        if e.delay_seconds is not None:
+            validation.validate_delay(e.delay_seconds, False)
+        validation.validate_message_attributes(e.message_attributes)
+        trace = None
+        if e.system_attributes:
+            validation.validate_system_attributes_for_send(e.system_attributes)
+            trace = e.system_attributes["AWSTraceHeader"]["StringValue"]
+        body = e.body.encode()
+        size = len(body) + validation.message_attributes_size(e.message_attributes)
+        return _Prepared(e, body, size, trace)
+
+    async def _send_prepared(
+        self, queue: QueueRef, items: Sequence[_Prepared], sender_id: str
+    ) -> list[SendResult | errors.BrokerError]:
+        keys = QueueKeys(queue.account, queue.name)
+        sender = sender_id or queue.account
+        args: list[Any] = [clock_arg(self._ctx.clock), keys.wake_channel, len(items)]
+        ids = []
+        for p in items:
+            mid = str(uuid.uuid4())
+            ids.append(mid)
+            delay = "" if p.entry.delay_seconds is None else p.entry.delay_seconds
+            args += [mid, p.body, delay,
+                     pack_extra(p.entry.message_attributes, sender, p.trace), p.size]
+        reply = await self._ctx.scripts.call(
+            "send", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters], args)
+        max_size = int(reply[1])
+        out: list[SendResult | errors.BrokerError] = []
+        for mid, p, seq in zip(ids, items, reply[2:], strict=True):
+            if int(seq) == 0:
+                out.append(errors.InvalidParameterValue(
+                    f"One or more parameters are invalid. Reason: Message must be shorter "
+                    f"than {max_size} bytes."))
+                continue
+            trace_md5 = None
+            if p.trace is not None:
+                trace_md5 = md5.md5_of_message_attributes(p.entry.system_attributes)
+            out.append(SendResult(
+                message_id=mid,
+                md5_of_body=md5.md5_of_body(p.entry.body),
+                md5_of_message_attributes=md5.md5_of_message_attributes(
+                    p.entry.message_attributes),
+                md5_of_message_system_attributes=trace_md5,
+            ))
+        return out
+
+    # -- receive -------------------------------------------------------------------------
+
+    async def receive(
+        self, queue: QueueRef, *, max_messages: int = 1, wait_time_s: int | None = None,
+        visibility_timeout_s: int | None = None,
+        attribute_names: Sequence[str] = (), message_attribute_names: Sequence[str] = (),
+    ) -> list[ReceivedMessage]:
+        """ReceiveMessage, with long polling when the wait time (given, or the queue's
+        ReceiveMessageWaitTimeSeconds) is above zero."""
+        validation.validate_receive_params(max_messages, wait_time_s, visibility_timeout_s)
+        keys = QueueKeys(queue.account, queue.name)
+        if wait_time_s is None:
+            raw_wait = await self._ctx.redis.hget(  # type: ignore[misc]
+                keys.meta, "ReceiveMessageWaitTimeSeconds")
+            wait_time_s = int(raw_wait) if raw_wait else 0
+        select = _Selection(attribute_names, message_attribute_names)
+        if wait_time_s == 0:
+            got, _ = await self._receive_once(queue, keys, max_messages, visibility_timeout_s,
+                                              None)
+            return [self._render(queue, s, r, select) for s, r in got]
+        deadline = time.monotonic() + wait_time_s
+        async with self._ctx.wakeups.waiting(keys.wake_channel) as event:
+            while True:
+                event.clear()
+                remaining = deadline - time.monotonic()
+                got, next_ms = await self._receive_once(
+                    queue, keys, max_messages, visibility_timeout_s,
+                    remaining if remaining > 0 else None)
+                if got or remaining <= 0:
+                    return [self._render(queue, s, r, select) for s, r in got]
+                timeout = min(remaining, SAFETY_POLL_S)
+                if next_ms is not None:
+                    timeout = min(timeout, max(next_ms, 1) / 1000)
+                try:
+                    await asyncio.wait_for(event.wait(), timeout)
+                except TimeoutError:
+                    pass
+
+    async def _receive_once(
+        self, queue: QueueRef, keys: QueueKeys, max_messages: int,
+        visibility_timeout_s: int | None, wait_remaining_s: float | None,
+    ) -> tuple[list[tuple[int, Record]], int | None]:
+        """One receive script call. When ``wait_remaining_s`` is given and nothing is
+        returned, the script registers this engine as a long-poller for that long.
+        Returns the messages and, when none, the ms until the next one is due (None:
+        nothing pending)."""
+        waiter, wait_ms = "", 0
+        if wait_remaining_s is not None:
+            waiter, wait_ms = self._ctx.engine_id, int(wait_remaining_s * 1000) + 1000
+        reply = await self._ctx.scripts.call(
+            "receive",
+            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout, keys.waiters],
+            [clock_arg(self._ctx.clock), max_messages,
+             "" if visibility_timeout_s is None else visibility_timeout_s, waiter, wait_ms,
+             self._ctx.limits.max_inflight_messages])
+        now, next_visible, flat, moved = int(reply[0]), int(reply[1]), reply[2], reply[3]
+        if moved:
+            await self._dead_letter(queue, keys, moved)
+        got = [(int(flat[i]), unpack_record(flat[i + 1])) for i in range(0, len(flat), 2)]
+        next_in = None if next_visible < 0 else max(0, next_visible - now)
+        return got, next_in
+
+    def _render(
+        self, queue: QueueRef, seq: int, rec: Record, select: _Selection
+    ) -> ReceivedMessage:
+        attrs = select.message_attributes(rec.message_attributes)
+        return ReceivedMessage(
+            message_id=rec.message_id,
+            receipt_handle=encode_handle(queue, seq, rec.receive_count),
+            body=rec.body,
+            md5_of_body=md5.md5_of_body(rec.body),
+            attributes=select.system_attributes(rec),
+            message_attributes=attrs,
+            md5_of_message_attributes=md5.md5_of_message_attributes(attrs),
+        )
+
+    async def _dead_letter(self, queue: QueueRef, keys: QueueKeys, moved: list[Any]) -> None:
+        """Finish moving messages from the source's outbox into its dead-letter queue."""
+        dlq_name = await self._ctx.redis.hget(keys.meta, "x_dlq")  # type: ignore[misc]
+        src_arn = self._ctx.identity.queue_arn(queue.account, queue.name)
+        for i in range(0, len(moved), 2):
+            seq, raw = moved[i], moved[i + 1]
+            await self.settle_dead_letter(queue, keys, dlq_name.decode() if dlq_name else "",
+                                          src_arn, seq, raw)
+
+    async def settle_dead_letter(
+        self, queue: QueueRef, keys: QueueKeys, dlq_name: str, src_arn: str, seq: Any,
+        raw: bytes,
+    ) -> None:
+        """Idempotent: safe to repeat for an outbox entry after a crash."""
+        rec = unpack_record(raw)
+        status = -1
+        if dlq_name:
+            dlq = QueueKeys(queue.account, dlq_name)
+            status = await self._ctx.scripts.call(
+                "dlq_accept",
+                [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters],
+                [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
+                 self._ctx.limits.dlq_move_marker_ttl_ms])
+        restore = "1" if int(status) < 0 else "0"
+        await self._ctx.scripts.call(
+            "dlq_settle", [keys.msgs, keys.avail, keys.dlqout],
+            [clock_arg(self._ctx.clock), seq, restore])
+
+    # -- delete / change visibility ------------------------------------------------------
+
+    async def delete(self, queue: QueueRef, receipt_handle: str) -> None:
+        """DeleteMessage. A stale handle (the message was received again since) succeeds
+        without deleting, as SQS documents."""
+        seq, count = decode_handle(queue, receipt_handle)
+        keys = QueueKeys(queue.account, queue.name)
+        await self._ctx.scripts.call(
+            "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight], [1, seq, count])
+
+    async def delete_batch(
+        self, queue: QueueRef, entries: Sequence[tuple[str, str]]
+    ) -> BatchResult:
+        """DeleteMessageBatch: entries are (Id, ReceiptHandle)."""
+        validation.validate_batch_entry_ids([i for i, _ in entries])
+        good, failed = self._decode_entries(queue, entries)
+        if good:
+            keys = QueueKeys(queue.account, queue.name)
+            args: list[Any] = [len(good)]
+            for _, seq, count in good:
+                args += [seq, count]
+            await self._ctx.scripts.call(
+                "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight], args)
+        return BatchResult(successful=[i for i, _, _ in good], failed=failed)
+
+    async def change_visibility(
+        self, queue: QueueRef, receipt_handle: str, visibility_timeout_s: int
+    ) -> None:
+        """ChangeMessageVisibility: the new timeout counts from now."""
+        validation.validate_visibility_timeout(visibility_timeout_s)
+        seq, count = decode_handle(queue, receipt_handle)
+        [status] = await self._change(queue, [(seq, count, visibility_timeout_s)])
+        if status < 0:
+            raise self._change_error(status, visibility_timeout_s)
+
+    async def change_visibility_batch(
+        self, queue: QueueRef, entries: Sequence[tuple[str, str, int]]
+    ) -> BatchResult:
+        """ChangeMessageVisibilityBatch: entries are (Id, ReceiptHandle, timeout_s)."""
+        validation.validate_batch_entry_ids([e[0] for e in entries])
+        timeouts = {e[0]: e[2] for e in entries}
+        good, failed = self._decode_entries(queue, [(e[0], e[1]) for e in entries])
+        ok_ids: list[str] = []
+        todo = []
+        for entry_id, seq, count in good:
+            try:
+                validation.validate_visibility_timeout(timeouts[entry_id])
+            except errors.BrokerError as exc:
+                failed.append(BatchResultError(entry_id, exc.wire_code(), exc.message))
+                continue
+            todo.append((entry_id, seq, count))
+        if todo:
+            statuses = await self._change(
+                queue, [(seq, count, timeouts[i]) for i, seq, count in todo])
+            for (entry_id, _, _), status in zip(todo, statuses, strict=True):
+                if status < 0:
+                    exc = self._change_error(status, timeouts[entry_id])
+                    failed.append(BatchResultError(entry_id, exc.wire_code(), exc.message))
+                else:
+                    ok_ids.append(entry_id)
+        return BatchResult(successful=ok_ids, failed=failed)
+
+    async def _change(self, queue: QueueRef, items: Sequence[tuple[int, int, int]]) -> list[int]:
+        keys = QueueKeys(queue.account, queue.name)
+        args: list[Any] = [clock_arg(self._ctx.clock), keys.wake_channel, len(items)]
+        for seq, count, vt in items:
+            args += [seq, count, vt]
+        reply = await self._ctx.scripts.call(
+            "change_visibility",
+            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters], args)
+        return [int(s) for s in reply]
+
+    @staticmethod
+    def _change_error(status: int, vt: int) -> errors.BrokerError:
+        if status == -2:
+            return errors.InvalidParameterValue(
+                f"Value {vt} for parameter VisibilityTimeout is invalid. Reason: Total "
+                f"VisibilityTimeout for the message is beyond the limit [43200 seconds]")
+        return errors.InvalidParameterValue(_CHANGE_STALE)
+
+    @staticmethod
+    def _decode_entries(
+        queue: QueueRef, entries: Sequence[tuple[str, str]]
+    ) -> tuple[list[tuple[str, int, int]], list[BatchResultError]]:
+        good, failed = [], []
+        for entry_id, handle in entries:
+            try:
+                seq, count = decode_handle(queue, handle)
+            except errors.BrokerError as exc:
+                failed.append(BatchResultError(entry_id, exc.wire_code(), exc.message))
+                continue
+            good.append((entry_id, seq, count))
+        return good, failed
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    entry: SendEntry
+    body: bytes
+    size: int
+    trace: str | None
+
+
+class _Selection:
+    """Which system and message attributes a ReceiveMessage asked for."""
+
+    def __init__(self, system: Sequence[str], message: Sequence[str]) -> None:
+        names = set(system)
+        self._all_system = "All" in names
+        self._system = names
+        self._all_message = bool({"All", ".*"} & set(message))
+        self._message_names = {n for n in message if not n.endswith(".*")}
+        self._message_prefixes = tuple(n[:-1] for n in message if n.endswith(".*") and n != ".*")
+
+    def system_attributes(self, rec: Record) -> dict[str, str]:
+        values = {
+            "SenderId": rec.sender_id,
+            "SentTimestamp": str(rec.sent_ms),
+            "ApproximateReceiveCount": str(rec.receive_count),
+            "ApproximateFirstReceiveTimestamp": str(rec.first_receive_ms),
+        }
+        if rec.trace_header is not None:
+            values["AWSTraceHeader"] = rec.trace_header
+        if rec.dlq_source_arn:
+            values["DeadLetterQueueSourceArn"] = rec.dlq_source_arn
+        if self._all_system:
+            return values
+        return {k: v for k, v in values.items() if k in self._system}
+
+    def message_attributes(self, attrs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+        if self._all_message:
+            return dict(attrs)
+        return {k: v for k, v in attrs.items()
+                if k in self._message_names or k.startswith(self._message_prefixes)}

@@ -1,0 +1,38 @@
+"""Engine settings: AWS identity and the quotas AWS enforces, as configurable limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: AWS's default region and the account id local tools use
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "000000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Quotas, named as AWS documents them; each answers with AWS's error when hit."""
+
+    max_inflight_messages: int = 120_000
+    """In-flight messages per standard queue (OverLimit beyond)."""
+    max_queues_per_account: int = 1_000_000
+    """Queues one account may hold (OverLimit beyond)."""
+    max_tags_per_queue: int = 50
+    """Tags on one queue."""
+    purge_interval_ms: int = 60_000
+    """One PurgeQueue per queue per this many ms (PurgeQueueInProgress)."""
+    deleted_queue_cooldown_ms: int = 60_000
+    """A deleted queue's name is reusable after this many ms (QueueDeletedRecently)."""
+    dlq_move_marker_ttl_ms: int = 900_000
+    """How long a dead-letter move is remembered, so a retried move is not duplicated."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Where ARNs and queue URLs say the queues live."""
+
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+
+    def queue_arn(self, account: str, name: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{account}:{name}"

@@ -1,0 +1,230 @@
+"""The one error hierarchy of Redcurrent, shared by the engine, the SDK and the server.
+
+Every error a user can cause carries the AWS error code that SQS/SNS/Kinesis would send,
+its HTTP status, and whether a retry can help. The server renders these; the SDK raises
+them; ``from_code()`` turns a wire error back into the same class.
+
+::
+
+    BrokerError
+    ├── ClientError                         (4xx: the request was wrong)
+    │   ├── InvalidParameterValue
+    │   ├── MissingParameter
+    │   ├── InvalidAttributeName
+    │   ├── InvalidAttributeValue
+    │   ├── InvalidMessageContents
+    │   ├── QueueDoesNotExist
+    │   ├── QueueNameExists
+    │   ├── QueueDeletedRecently
+    │   ├── ReceiptHandleIsInvalid
+    │   ├── MessageNotInflight
+    │   ├── PurgeQueueInProgress
+    │   ├── OverLimit
+    │   ├── EmptyBatchRequest
+    │   ├── TooManyEntriesInBatchRequest
+    │   ├── BatchEntryIdsNotDistinct
+    │   ├── InvalidBatchEntryId
+    │   ├── BatchRequestTooLong
+    │   ├── UnsupportedOperation
+    │   ├── InvalidAddress
+    │   └── ResourceNotFoundException
+    └── ServiceError                        (5xx: our side failed; retriable)
+        └── ServiceUnavailable
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "BatchEntryIdsNotDistinct",
+    "BatchRequestTooLong",
+    "BrokerError",
+    "ClientError",
+    "EmptyBatchRequest",
+    "InvalidAttributeName",
+    "InvalidAttributeValue",
+    "InvalidAddress",
+    "InvalidBatchEntryId",
+    "InvalidMessageContents",
+    "InvalidParameterValue",
+    "MessageNotInflight",
+    "MissingParameter",
+    "OverLimit",
+    "PurgeQueueInProgress",
+    "QueueDeletedRecently",
+    "QueueDoesNotExist",
+    "QueueNameExists",
+    "ReceiptHandleIsInvalid",
+    "ResourceNotFoundException",
+    "ServiceError",
+    "ServiceUnavailable",
+    "TooManyEntriesInBatchRequest",
+    "UnsupportedOperation",
+    "from_code",
+]
+
+
+class BrokerError(Exception):
+    """Root of every Redcurrent error.
+
+    Attributes:
+        code: the AWS error code (the JSON protocol's shape name, e.g. ``QueueDoesNotExist``).
+        query_code: the code the SQS query protocol sends (e.g.
+            ``AWS.SimpleQueueService.NonExistentQueue``); boto3 reports this one.
+        http_status: the HTTP status the server answers with.
+        retriable: whether the same request may succeed later.
+        sender_fault: ``True`` when the caller's request was at fault.
+    """
+
+    code: ClassVar[str] = "InternalFailure"
+    query_code: ClassVar[str] = ""
+    http_status: ClassVar[int] = 500
+    retriable: ClassVar[bool] = False
+    sender_fault: ClassVar[bool] = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    @classmethod
+    def wire_code(cls) -> str:
+        """The code boto3 shows to users (the query-protocol code when there is one)."""
+        return cls.query_code or cls.code
+
+    def __str__(self) -> str:
+        return f"{self.wire_code()}: {self.message}" if self.message else self.wire_code()
+
+
+class ClientError(BrokerError):
+    """The request was wrong; sending it again unchanged will fail again."""
+
+    code = "InvalidRequest"
+    http_status = 400
+    sender_fault = True
+
+
+class ServiceError(BrokerError):
+    """Redcurrent or its Redis failed; the request may succeed if retried."""
+
+    code = "InternalFailure"
+    http_status = 500
+    retriable = True
+
+
+class ServiceUnavailable(ServiceError):
+    code = "ServiceUnavailable"
+    http_status = 503
+
+
+class InvalidParameterValue(ClientError):
+    code = "InvalidParameterValue"
+
+
+class MissingParameter(ClientError):
+    code = "MissingParameter"
+
+
+class InvalidAttributeName(ClientError):
+    code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(ClientError):
+    code = "InvalidAttributeValue"
+
+
+class InvalidMessageContents(ClientError):
+    code = "InvalidMessageContents"
+
+
+class QueueDoesNotExist(ClientError):
+    code = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+
+
+class QueueNameExists(ClientError):
+    code = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class QueueDeletedRecently(ClientError):
+    code = "QueueDeletedRecently"
+    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
+
+
+class ReceiptHandleIsInvalid(ClientError):
+    code = "ReceiptHandleIsInvalid"
+
+
+class MessageNotInflight(ClientError):
+    code = "MessageNotInflight"
+    query_code = "AWS.SimpleQueueService.MessageNotInflight"
+
+
+class PurgeQueueInProgress(ClientError):
+    code = "PurgeQueueInProgress"
+    query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+    http_status = 403
+
+
+class OverLimit(ClientError):
+    code = "OverLimit"
+    http_status = 403
+    retriable = True
+
+
+class EmptyBatchRequest(ClientError):
+    code = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+
+
+class TooManyEntriesInBatchRequest(ClientError):
+    code = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class BatchEntryIdsNotDistinct(ClientError):
+    code = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class InvalidBatchEntryId(ClientError):
+    code = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+
+
+class BatchRequestTooLong(ClientError):
+    code = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class UnsupportedOperation(ClientError):
+    code = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class ResourceNotFoundException(ClientError):
+    code = "ResourceNotFoundException"
+
+
+class InvalidAddress(ClientError):
+    code = "InvalidAddress"
+
+
+def _all_subclasses(cls: type[BrokerError]) -> list[type[BrokerError]]:
+    out: list[type[BrokerError]] = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def from_code(code: str, message: str = "") -> BrokerError:
+    """Build the error class that matches a wire code (JSON shape name or query code).
+
+    An unknown code becomes a plain ``ClientError``/``ServiceError`` carrying the message.
+    """
+    for cls in _all_subclasses(BrokerError):
+        if code in (cls.code, cls.query_code):
+            return cls(message)
+    return ClientError(f"{code}: {message}")

@@ -1,0 +1,340 @@
+"""The public asyncio SDK: ``Client``, ``Queue`` handles and received ``Message``s."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from broker import errors
+from broker.engine import Clock, Engine, Identity, Limits, SendEntry
+from broker.sdk.transport import EngineTransport, Transport
+from broker.types import (
+    BatchResult,
+    BatchSendResult,
+    MessageAttributes,
+    QueueRef,
+    ReceivedMessage,
+    SendResult,
+)
+
+#: SDK keyword -> SQS attribute name, for create_queue / set_attributes
+_ATTRIBUTE_KWARGS = {
+    "visibility_timeout_s": "VisibilityTimeout",
+    "retention_s": "MessageRetentionPeriod",
+    "delay_s": "DelaySeconds",
+    "wait_time_s": "ReceiveMessageWaitTimeSeconds",
+    "max_message_size": "MaximumMessageSize",
+}
+
+
+def attributes_from_kwargs(attributes: Mapping[str, str] | None, **kwargs: Any) -> dict[str, str]:
+    """Merge SQS-named attributes with the SDK's keyword spellings."""
+    out = dict(attributes or {})
+    for kw, value in kwargs.items():
+        if value is None:
+            continue
+        if kw == "dead_letter_queue":
+            target, max_receives = value
+            arn = target.arn if isinstance(target, Queue) else str(target)
+            out["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": int(max_receives)})
+        else:
+            out[_ATTRIBUTE_KWARGS[kw]] = str(value)
+    return out
+
+
+def to_message_attributes(values: Mapping[str, Any] | None) -> MessageAttributes:
+    """Accept plain Python values or boto3-shaped dicts: str -> String, int/float ->
+    Number, bytes -> Binary."""
+    out: MessageAttributes = {}
+    for name, v in (values or {}).items():
+        if isinstance(v, dict):
+            out[name] = v
+        elif isinstance(v, bool):
+            out[name] = {"DataType": "String", "StringValue": str(v).lower()}
+        elif isinstance(v, int | float):
+            out[name] = {"DataType": "Number", "StringValue": str(v)}
+        elif isinstance(v, bytes | bytearray):
+            out[name] = {"DataType": "Binary", "BinaryValue": bytes(v)}
+        else:
+            out[name] = {"DataType": "String", "StringValue": str(v)}
+    return out
+
+
+def _body(body: str | bytes) -> str:
+    if isinstance(body, bytes):
+        try:
+            return body.decode()
+        except UnicodeDecodeError:
+            raise errors.InvalidMessageContents(
+                "Message bodies are text: bytes must be valid UTF-8.") from None
+    return body
+
+
+class Message:
+    """A received message. ``delete()`` acknowledges it; the receipt handle is fresh on
+    every receive."""
+
+    __slots__ = ("_queue", "_raw")
+
+    def __init__(self, queue: Queue, raw: ReceivedMessage) -> None:
+        self._queue = queue
+        self._raw = raw
+
+    @property
+    def id(self) -> str:
+        return self._raw.message_id
+
+    @property
+    def body(self) -> str:
+        return self._raw.body
+
+    @property
+    def body_bytes(self) -> bytes:
+        return self._raw.body.encode()
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self._raw.body)
+
+    @property
+    def receipt_handle(self) -> str:
+        return self._raw.receipt_handle
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """System attributes: SentTimestamp, ApproximateReceiveCount, ..."""
+        return self._raw.attributes
+
+    @property
+    def message_attributes(self) -> MessageAttributes:
+        return self._raw.message_attributes
+
+    @property
+    def receive_count(self) -> int:
+        return int(self._raw.attributes.get("ApproximateReceiveCount", "0"))
+
+    @property
+    def md5_of_body(self) -> str:
+        return self._raw.md5_of_body
+
+    @property
+    def raw(self) -> ReceivedMessage:
+        return self._raw
+
+    async def delete(self) -> None:
+        await self._queue.delete(self._raw.receipt_handle)
+
+    async def change_visibility(self, visibility_timeout_s: int) -> None:
+        await self._queue.change_visibility(self._raw.receipt_handle, visibility_timeout_s)
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id!r}, body={self.body[:40]!r})"
+
+
+class Queue:
+    """A handle on one queue. Creating a handle does not create the queue."""
+
+    def __init__(self, transport: Transport, ref: QueueRef, arn: str) -> None:
+        self._t = transport
+        self.ref = ref
+        self.arn = arn
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def url(self) -> str:
+        return self._t.queue_url(self.ref)
+
+    async def send(
+        self, body: str | bytes, *, delay_s: int | None = None,
+        attributes: Mapping[str, Any] | None = None, trace_header: str | None = None,
+    ) -> SendResult:
+        """SendMessage. ``attributes`` takes plain values or boto3-shaped dicts."""
+        return await self._t.send(self.ref, _entry(body, "", delay_s, attributes, trace_header))
+
+    async def send_json(self, value: Any, **kwargs: Any) -> SendResult:
+        return await self.send(json.dumps(value, separators=(",", ":")), **kwargs)
+
+    async def send_batch(self, bodies: Iterable[str | bytes | SendEntry]) -> BatchSendResult:
+        """SendMessageBatch (<= 10). Entries without an Id are numbered "0", "1", ..."""
+        entries = []
+        for i, b in enumerate(bodies):
+            if isinstance(b, SendEntry):
+                entries.append(b if b.id else SendEntry(**{**_fields(b), "id": str(i)}))
+            else:
+                entries.append(SendEntry(body=_body(b), id=str(i)))
+        return await self._t.send_batch(self.ref, entries)
+
+    async def receive(
+        self, max_messages: int = 1, *, wait_time_s: int | None = None,
+        visibility_timeout_s: int | None = None, attribute_names: Sequence[str] = ("All",),
+        message_attribute_names: Sequence[str] = ("All",),
+    ) -> list[Message]:
+        """ReceiveMessage; long-polls for up to ``wait_time_s`` seconds when > 0."""
+        raw = await self._t.receive(self.ref, max_messages, wait_time_s, visibility_timeout_s,
+                                    attribute_names, message_attribute_names)
+        return [Message(self, m) for m in raw]
+
+    async def delete(self, receipt_handle: str) -> None:
+        await self._t.delete(self.ref, receipt_handle)
+
+    async def delete_batch(self, receipt_handles: Sequence[str]) -> BatchResult:
+        return await self._t.delete_batch(
+            self.ref, [(str(i), h) for i, h in enumerate(receipt_handles)])
+
+    async def change_visibility(self, receipt_handle: str, visibility_timeout_s: int) -> None:
+        await self._t.change_visibility(self.ref, receipt_handle, visibility_timeout_s)
+
+    async def change_visibility_batch(
+            self, items: Sequence[tuple[str, int]]) -> BatchResult:
+        return await self._t.change_visibility_batch(
+            self.ref, [(str(i), h, vt) for i, (h, vt) in enumerate(items)])
+
+    async def attributes(self, names: Sequence[str] = ("All",)) -> dict[str, str]:
+        return await self._t.get_attributes(self.ref, names)
+
+    async def set_attributes(self, attributes: Mapping[str, str] | None = None,
+                             **kwargs: Any) -> None:
+        await self._t.set_attributes(self.ref, attributes_from_kwargs(attributes, **kwargs))
+
+    async def purge(self) -> None:
+        await self._t.purge(self.ref)
+
+    async def delete_queue(self) -> None:
+        await self._t.delete_queue(self.ref)
+
+    async def tag(self, tags: Mapping[str, str]) -> None:
+        await self._t.tag(self.ref, tags)
+
+    async def untag(self, keys: Sequence[str]) -> None:
+        await self._t.untag(self.ref, keys)
+
+    async def tags(self) -> dict[str, str]:
+        return await self._t.list_tags(self.ref)
+
+    async def dead_letter_sources(self) -> list[str]:
+        return [q.name for q in await self._t.dead_letter_sources(self.ref)]
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r})"
+
+
+def _fields(e: SendEntry) -> dict[str, Any]:
+    return {"body": e.body, "delay_seconds": e.delay_seconds,
+            "message_attributes": e.message_attributes,
+            "system_attributes": e.system_attributes}
+
+
+def _entry(body: str | bytes, entry_id: str, delay_s: int | None,
+           attributes: Mapping[str, Any] | None, trace_header: str | None) -> SendEntry:
+    system: MessageAttributes = {}
+    if trace_header is not None:
+        system = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace_header}}
+    return SendEntry(body=_body(body), id=entry_id, delay_seconds=delay_s,
+                     message_attributes=to_message_attributes(attributes),
+                     system_attributes=system)
+
+
+def message(body: str | bytes, *, id: str = "", delay_s: int | None = None,
+            attributes: Mapping[str, Any] | None = None,
+            trace_header: str | None = None) -> SendEntry:
+    """Build one entry for ``Queue.send_batch`` with attributes or a delay."""
+    return _entry(body, id, delay_s, attributes, trace_header)
+
+
+class Client:
+    """Entry point of the SDK: ``async with Client("redis://localhost:6379") as client``.
+
+    ``redis://``, ``rediss://`` (TLS) and ``redis+cluster://`` URLs run the engine in this
+    process; ``http(s)://`` URLs talk to a broker server.
+    """
+
+    def __init__(self, url: str, *, account_id: str | None = None, region: str | None = None,
+                 clock: Clock | None = None, limits: Limits | None = None) -> None:
+        self.url = url
+        scheme = urlsplit(url).scheme
+        identity = Identity(**{k: v for k, v in
+                               {"region": region, "account_id": account_id}.items() if v})
+        self._identity = identity
+        if scheme.startswith(("redis", "rediss", "unix")):
+            self._transport: Transport = EngineTransport(
+                Engine.from_url(url, clock=clock, identity=identity, limits=limits))
+        elif scheme in ("http", "https"):
+            raise errors.UnsupportedOperation(
+                "http(s):// URLs need the broker server's HTTP transport (not built yet).")
+        else:
+            raise ValueError(f"unsupported URL scheme {scheme!r}: use redis://, rediss://, "
+                             f"redis+cluster:// or http(s)://")
+
+    async def __aenter__(self) -> Client:
+        start = getattr(self._transport, "start", None)
+        if start is not None:
+            try:
+                await start()
+            except BaseException:
+                await self._transport.close()
+                raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def queue(self, name_or_url: str) -> Queue:
+        """A handle on an existing queue, by name or queue URL (nothing is checked)."""
+        ref = self._ref(name_or_url)
+        return Queue(self._transport, ref, self._identity.queue_arn(ref.account, ref.name))
+
+    async def create_queue(
+        self, name: str, *, attributes: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None, visibility_timeout_s: int | None = None,
+        retention_s: int | None = None, delay_s: int | None = None,
+        wait_time_s: int | None = None, max_message_size: int | None = None,
+        dead_letter_queue: tuple[Queue | str, int] | None = None,
+    ) -> Queue:
+        """CreateQueue (idempotent with identical attributes). ``dead_letter_queue`` is
+        (queue or ARN, maxReceiveCount)."""
+        attrs = attributes_from_kwargs(
+            attributes, visibility_timeout_s=visibility_timeout_s, retention_s=retention_s,
+            delay_s=delay_s, wait_time_s=wait_time_s, max_message_size=max_message_size,
+            dead_letter_queue=dead_letter_queue)
+        q = self.queue(name)
+        await self._transport.create_queue(q.ref, attrs, tags or {})
+        return q
+
+    async def get_queue(self, name: str) -> Queue:
+        """GetQueueUrl: the handle, or QueueDoesNotExist."""
+        q = self.queue(name)
+        await self._transport.get_queue(q.ref)
+        return q
+
+    async def list_queues(self, prefix: str = "") -> list[Queue]:
+        """ListQueues, following every page."""
+        out: list[Queue] = []
+        token: str | None = None
+        while True:
+            refs, token = await self._transport.list_queues(prefix, 1000, token)
+            out += [self.queue(r.name) for r in refs]
+            if token is None:
+                return out
+
+    def _ref(self, name_or_url: str) -> QueueRef:
+        if "://" in name_or_url:
+            path = urlsplit(name_or_url).path.strip("/").split("/")
+            if len(path) != 2:
+                raise errors.InvalidAddress(f"Not a queue URL: {name_or_url}")
+            return QueueRef(path[0], path[1])
+        return QueueRef(self._transport.account_id, name_or_url)

@@ -1,0 +1,140 @@
+"""The narrow interface under the SDK, and its in-process implementation.
+
+``Client`` talks only to a ``Transport``. ``EngineTransport`` runs the engine in this
+process (``redis://``, ``rediss://``, ``redis+cluster://``: no extra hop); the HTTP
+transport talks to a broker server. Both must behave identically: the SDK test suite
+runs over each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from broker.engine import Engine, SendEntry
+from broker.types import (
+    BatchResult,
+    BatchSendResult,
+    QueueRef,
+    ReceivedMessage,
+    SendResult,
+)
+
+
+class Transport(Protocol):
+    account_id: str
+
+    def queue_url(self, queue: QueueRef) -> str: ...
+    async def close(self) -> None: ...
+    async def create_queue(self, queue: QueueRef, attributes: Mapping[str, str],
+                           tags: Mapping[str, str]) -> None: ...
+    async def delete_queue(self, queue: QueueRef) -> None: ...
+    async def get_queue(self, queue: QueueRef) -> None: ...
+    async def list_queues(self, prefix: str, max_results: int | None,
+                          next_token: str | None) -> tuple[list[QueueRef], str | None]: ...
+    async def get_attributes(self, queue: QueueRef, names: Sequence[str]) -> dict[str, str]: ...
+    async def set_attributes(self, queue: QueueRef, attributes: Mapping[str, str]) -> None: ...
+    async def purge(self, queue: QueueRef) -> None: ...
+    async def tag(self, queue: QueueRef, tags: Mapping[str, str]) -> None: ...
+    async def untag(self, queue: QueueRef, keys: Sequence[str]) -> None: ...
+    async def list_tags(self, queue: QueueRef) -> dict[str, str]: ...
+    async def dead_letter_sources(self, queue: QueueRef) -> list[QueueRef]: ...
+    async def send(self, queue: QueueRef, entry: SendEntry) -> SendResult: ...
+    async def send_batch(self, queue: QueueRef,
+                         entries: Sequence[SendEntry]) -> BatchSendResult: ...
+    async def receive(self, queue: QueueRef, max_messages: int, wait_time_s: int | None,
+                      visibility_timeout_s: int | None, attribute_names: Sequence[str],
+                      message_attribute_names: Sequence[str]) -> list[ReceivedMessage]: ...
+    async def delete(self, queue: QueueRef, receipt_handle: str) -> None: ...
+    async def delete_batch(self, queue: QueueRef,
+                           entries: Sequence[tuple[str, str]]) -> BatchResult: ...
+    async def change_visibility(self, queue: QueueRef, receipt_handle: str,
+                                visibility_timeout_s: int) -> None: ...
+    async def change_visibility_batch(
+        self, queue: QueueRef, entries: Sequence[tuple[str, str, int]]) -> BatchResult: ...
+
+
+class EngineTransport:
+    """Runs the engine in-process; queue URLs use the AWS shape with a local host."""
+
+    def __init__(self, engine: Engine, url_base: str = "http://localhost:4566") -> None:
+        self.engine = engine
+        self.account_id = engine.identity.account_id
+        self._url_base = url_base
+
+    def queue_url(self, queue: QueueRef) -> str:
+        return f"{self._url_base}/{queue.account}/{queue.name}"
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    async def create_queue(self, queue: QueueRef, attributes: Mapping[str, str],
+                           tags: Mapping[str, str]) -> None:
+        await self.engine.admin.create_queue(queue, attributes, tags)
+
+    async def delete_queue(self, queue: QueueRef) -> None:
+        await self.engine.admin.delete_queue(queue)
+
+    async def get_queue(self, queue: QueueRef) -> None:
+        await self.engine.admin.get_queue(queue)
+
+    async def list_queues(self, prefix: str, max_results: int | None,
+                          next_token: str | None) -> tuple[list[QueueRef], str | None]:
+        names, token = await self.engine.admin.list_queues(
+            self.account_id, prefix, max_results, next_token)
+        return [QueueRef(self.account_id, n) for n in names], token
+
+    async def get_attributes(self, queue: QueueRef, names: Sequence[str]) -> dict[str, str]:
+        return await self.engine.admin.get_attributes(queue, names)
+
+    async def set_attributes(self, queue: QueueRef, attributes: Mapping[str, str]) -> None:
+        await self.engine.admin.set_attributes(queue, attributes)
+
+    async def purge(self, queue: QueueRef) -> None:
+        await self.engine.admin.purge(queue)
+
+    async def tag(self, queue: QueueRef, tags: Mapping[str, str]) -> None:
+        await self.engine.admin.tag_queue(queue, tags)
+
+    async def untag(self, queue: QueueRef, keys: Sequence[str]) -> None:
+        await self.engine.admin.untag_queue(queue, keys)
+
+    async def list_tags(self, queue: QueueRef) -> dict[str, str]:
+        return await self.engine.admin.list_tags(queue)
+
+    async def dead_letter_sources(self, queue: QueueRef) -> list[QueueRef]:
+        names = await self.engine.admin.list_dead_letter_source_queues(queue)
+        return [QueueRef(queue.account, n) for n in names]
+
+    async def send(self, queue: QueueRef, entry: SendEntry) -> SendResult:
+        return await self.engine.queues.send(queue, entry)
+
+    async def send_batch(self, queue: QueueRef,
+                         entries: Sequence[SendEntry]) -> BatchSendResult:
+        return await self.engine.queues.send_batch(queue, entries)
+
+    async def receive(self, queue: QueueRef, max_messages: int, wait_time_s: int | None,
+                      visibility_timeout_s: int | None, attribute_names: Sequence[str],
+                      message_attribute_names: Sequence[str]) -> list[ReceivedMessage]:
+        return await self.engine.queues.receive(
+            queue, max_messages=max_messages, wait_time_s=wait_time_s,
+            visibility_timeout_s=visibility_timeout_s, attribute_names=attribute_names,
+            message_attribute_names=message_attribute_names)
+
+    async def delete(self, queue: QueueRef, receipt_handle: str) -> None:
+        await self.engine.queues.delete(queue, receipt_handle)
+
+    async def delete_batch(self, queue: QueueRef,
+                           entries: Sequence[tuple[str, str]]) -> BatchResult:
+        return await self.engine.queues.delete_batch(queue, entries)
+
+    async def change_visibility(self, queue: QueueRef, receipt_handle: str,
+                                visibility_timeout_s: int) -> None:
+        await self.engine.queues.change_visibility(queue, receipt_handle, visibility_timeout_s)
+
+    async def change_visibility_batch(
+            self, queue: QueueRef, entries: Sequence[tuple[str, str, int]]) -> BatchResult:
+        return await self.engine.queues.change_visibility_batch(queue, entries)
