@@ -81,7 +81,7 @@ class Engine:
     async def ping(self) -> bool:
         """True when Redis answers and the function library is loaded."""
         try:
-            return bool(await self.redis.fcall("rc_version", 0))  # type: ignore[misc]
+            return bool(await self.redis.fcall("rc_version", 0))
         except Exception:
             return False
 

@@ -10,6 +10,7 @@ from broker.engine import validation
 from broker.engine.clock import clock_arg
 from broker.engine.context import Context
 from broker.engine.keys import AccountKeys, QueueKeys
+from broker.engine.records import as_text
 from broker.types import QueueRef
 
 #: largest page ListQueues returns
@@ -44,7 +45,7 @@ class QueueAdmin:
         extra = await self._redrive_fields(queue, given)
         acct = AccountKeys(queue.account)
         r = self._ctx.redis
-        deleted_ms = await r.hget(acct.deleted, queue.name)  # type: ignore[misc]
+        deleted_ms = await r.hget(acct.deleted, queue.name)
         keys = QueueKeys(queue.account, queue.name)
         if deleted_ms is not None and not await r.exists(keys.meta):
             now = await self._now_ms()
@@ -68,7 +69,7 @@ class QueueAdmin:
             args += [k, v]
         created = await self._ctx.scripts.call("create_queue", [keys.meta], args)
         await r.zadd(acct.queues, {queue.name: 0})
-        await r.hdel(acct.deleted, queue.name)  # type: ignore[misc]
+        await r.hdel(acct.deleted, queue.name)
         if tags and created:
             await self.tag_queue(queue, tags)
         if created and "RedrivePolicy" in given:
@@ -81,7 +82,7 @@ class QueueAdmin:
         acct = AccountKeys(queue.account)
         now = await self._now_ms()
         await self._ctx.redis.zrem(acct.queues, queue.name)
-        await self._ctx.redis.hset(acct.deleted, queue.name, now)  # type: ignore[misc]
+        await self._ctx.redis.hset(acct.deleted, queue.name, now)
 
     async def exists(self, queue: QueueRef) -> bool:
         return bool(await self._ctx.redis.exists(QueueKeys(queue.account, queue.name).meta))
@@ -108,7 +109,7 @@ class QueueAdmin:
         hi = f"[{prefix}\xff"
         raw = await self._ctx.redis.zrangebylex(
             AccountKeys(account).queues, lo, hi, start=0, num=limit + 1)
-        names = [n.decode() for n in raw]
+        names = [as_text(n) for n in raw]
         token = names[limit - 1] if max_results and len(names) > limit else None
         return names[:limit], token
 
@@ -142,8 +143,8 @@ class QueueAdmin:
         extra = await self._redrive_fields(queue, given)
         old_policy = None
         if "RedrivePolicy" in given:
-            old = await self._ctx.redis.hget(keys.meta, "RedrivePolicy")  # type: ignore[misc]
-            old_policy = old.decode() if old else None
+            old = await self._ctx.redis.hget(keys.meta, "RedrivePolicy")
+            old_policy = as_text(old) if old else None
         args: list[str | int] = [clock_arg(self._ctx.clock)]
         for k, v in {**given, **extra}.items():
             args += [k, v]
@@ -191,10 +192,10 @@ class QueueAdmin:
             raise _no_queue()
         arn = self._ctx.identity.queue_arn(queue.account, queue.name)
         out = []
-        for raw in sorted(await self._ctx.redis.smembers(keys.sources)):  # type: ignore[misc]
-            name = raw.decode()
+        for raw in sorted(await self._ctx.redis.smembers(keys.sources)):
+            name = as_text(raw)
             src = QueueKeys(queue.account, name)
-            policy = await self._ctx.redis.hget(src.meta, "RedrivePolicy")  # type: ignore[misc]
+            policy = await self._ctx.redis.hget(src.meta, "RedrivePolicy")
             if policy and json.loads(policy).get("deadLetterTargetArn") == arn:
                 out.append(name)
         return out
@@ -214,7 +215,7 @@ class QueueAdmin:
                 "Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its "
                 "own dead-letter queue.")
         dlq_keys = QueueKeys(dlq.account, dlq.name)
-        allow = await self._ctx.redis.hmget(  # type: ignore[misc]
+        allow = await self._ctx.redis.hmget(
             dlq_keys.meta, ["arn", "RedriveAllowPolicy"])
         if allow[0] is None:
             raise errors.InvalidParameterValue(
@@ -243,12 +244,12 @@ class QueueAdmin:
 
     async def _link_dlq(self, queue: QueueRef, policy_json: str) -> None:
         dlq = self._queue_from_arn(json.loads(policy_json)["deadLetterTargetArn"])
-        await self._ctx.redis.sadd(QueueKeys(dlq.account, dlq.name).sources,  # type: ignore[misc]
+        await self._ctx.redis.sadd(QueueKeys(dlq.account, dlq.name).sources,
                                    queue.name)
 
     async def _unlink_dlq(self, queue: QueueRef, policy_json: str) -> None:
         dlq = self._queue_from_arn(json.loads(policy_json)["deadLetterTargetArn"])
-        await self._ctx.redis.srem(QueueKeys(dlq.account, dlq.name).sources,  # type: ignore[misc]
+        await self._ctx.redis.srem(QueueKeys(dlq.account, dlq.name).sources,
                                    queue.name)
 
     async def _now_ms(self) -> int:

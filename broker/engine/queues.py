@@ -4,6 +4,7 @@ change visibility, and the dead-letter move that a receive can trigger."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from broker.engine.context import Context
 from broker.engine.keys import QueueKeys
 from broker.engine.records import (
     Record,
+    as_text,
     decode_handle,
     encode_handle,
     pack_extra,
@@ -160,7 +162,7 @@ class Queues:
         validation.validate_receive_params(max_messages, wait_time_s, visibility_timeout_s)
         keys = QueueKeys(queue.account, queue.name)
         if wait_time_s is None:
-            raw_wait = await self._ctx.redis.hget(  # type: ignore[misc]
+            raw_wait = await self._ctx.redis.hget(
                 keys.meta, "ReceiveMessageWaitTimeSeconds")
             wait_time_s = int(raw_wait) if raw_wait else 0
         select = _Selection(attribute_names, message_attribute_names)
@@ -181,10 +183,8 @@ class Queues:
                 timeout = min(remaining, SAFETY_POLL_S)
                 if next_ms is not None:
                     timeout = min(timeout, max(next_ms, 1) / 1000)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout)
-                except TimeoutError:
-                    pass
 
     async def _receive_once(
         self, queue: QueueRef, keys: QueueKeys, max_messages: int,
@@ -204,9 +204,10 @@ class Queues:
              "" if visibility_timeout_s is None else visibility_timeout_s, waiter, wait_ms,
              self._ctx.limits.max_inflight_messages])
         now, next_visible, flat, moved = int(reply[0]), int(reply[1]), reply[2], reply[3]
-        if moved:
-            await self._dead_letter(queue, keys, moved)
         got = [(int(flat[i]), unpack_record(flat[i + 1])) for i in range(0, len(flat), 2)]
+        if moved:
+            got += await self._dead_letter(queue, keys, moved, max_messages - len(got),
+                                           visibility_timeout_s)
         next_in = None if next_visible < 0 else max(0, next_visible - now)
         return got, next_in
 
@@ -224,33 +225,44 @@ class Queues:
             md5_of_message_attributes=md5.md5_of_message_attributes(attrs),
         )
 
-    async def _dead_letter(self, queue: QueueRef, keys: QueueKeys, moved: list[Any]) -> None:
-        """Finish moving messages from the source's outbox into its dead-letter queue."""
-        dlq_name = await self._ctx.redis.hget(keys.meta, "x_dlq")  # type: ignore[misc]
-        src_arn = self._ctx.identity.queue_arn(queue.account, queue.name)
-        for i in range(0, len(moved), 2):
-            seq, raw = moved[i], moved[i + 1]
-            await self.settle_dead_letter(queue, keys, dlq_name.decode() if dlq_name else "",
-                                          src_arn, seq, raw)
+    async def _dead_letter(
+        self, queue: QueueRef, keys: QueueKeys, moved: list[Any], room: int,
+        visibility_timeout_s: int | None,
+    ) -> list[tuple[int, Record]]:
+        """Finish moving messages from the source's outbox into its dead-letter queue.
 
-    async def settle_dead_letter(
-        self, queue: QueueRef, keys: QueueKeys, dlq_name: str, src_arn: str, seq: Any,
-        raw: bytes,
-    ) -> None:
-        """Idempotent: safe to repeat for an outbox entry after a crash."""
+        Returns the messages that could not move because the dead-letter queue is gone:
+        those are delivered by this receive (up to ``room``), as SQS does."""
+        dlq_name = await self._ctx.redis.hget(keys.meta, "x_dlq")
+        src_arn = self._ctx.identity.queue_arn(queue.account, queue.name)
+        delivered: list[tuple[int, Record]] = []
+        for i in range(0, len(moved), 2):
+            seq, raw = int(moved[i]), moved[i + 1]
+            stored = await self._accept_dead_letter(
+                queue, as_text(dlq_name) if dlq_name else "", src_arn, raw)
+            mode = "ack" if stored else ("deliver" if len(delivered) < room else "return")
+            reply = await self._ctx.scripts.call(
+                "dlq_settle", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout],
+                [clock_arg(self._ctx.clock), seq, mode,
+                 "" if visibility_timeout_s is None else visibility_timeout_s])
+            if mode == "deliver" and isinstance(reply, bytes):
+                delivered.append((seq, unpack_record(reply)))
+        return delivered
+
+    async def _accept_dead_letter(
+        self, queue: QueueRef, dlq_name: str, src_arn: str, raw: bytes
+    ) -> bool:
+        """Store one moved message in the DLQ (idempotent); False if the DLQ is gone."""
+        if not dlq_name:
+            return False
         rec = unpack_record(raw)
-        status = -1
-        if dlq_name:
-            dlq = QueueKeys(queue.account, dlq_name)
-            status = await self._ctx.scripts.call(
-                "dlq_accept",
-                [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters],
-                [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
-                 self._ctx.limits.dlq_move_marker_ttl_ms])
-        restore = "1" if int(status) < 0 else "0"
-        await self._ctx.scripts.call(
-            "dlq_settle", [keys.msgs, keys.avail, keys.dlqout],
-            [clock_arg(self._ctx.clock), seq, restore])
+        dlq = QueueKeys(queue.account, dlq_name)
+        status = await self._ctx.scripts.call(
+            "dlq_accept",
+            [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters],
+            [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
+             self._ctx.limits.dlq_move_marker_ttl_ms])
+        return int(status) >= 0
 
     # -- delete / change visibility ------------------------------------------------------
 
@@ -308,8 +320,8 @@ class Queues:
                 queue, [(seq, count, timeouts[i]) for i, seq, count in todo])
             for (entry_id, _, _), status in zip(todo, statuses, strict=True):
                 if status < 0:
-                    exc = self._change_error(status, timeouts[entry_id])
-                    failed.append(BatchResultError(entry_id, exc.wire_code(), exc.message))
+                    err = self._change_error(status, timeouts[entry_id])
+                    failed.append(BatchResultError(entry_id, err.wire_code(), err.message))
                 else:
                     ok_ids.append(entry_id)
         return BatchResult(successful=ok_ids, failed=failed)

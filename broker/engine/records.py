@@ -20,6 +20,11 @@ from broker.types import MessageAttributes, QueueRef
 HANDLE_VERSION = "1"
 
 
+def as_text(value: bytes | str) -> str:
+    """Redis replies are bytes; redis-py's types also allow str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """A stored message, decoded."""

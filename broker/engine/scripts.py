@@ -36,7 +36,8 @@ AnyRedis = Redis | RedisCluster
 def build_library() -> tuple[str, list[str]]:
     """Return the library source and the names of the functions it registers."""
     lua_dir = resources.files("broker.engine") / "lua"
-    files = sorted(p for p in lua_dir.iterdir() if p.name.endswith(".lua"))
+    files = sorted((p for p in lua_dir.iterdir() if p.name.endswith(".lua")),
+                   key=lambda p: p.name)
     prelude = next(p.read_text() for p in files if p.name == "_prelude.lua")
     parts = [f"#!lua name={LIBRARY}", prelude]
     names = []
@@ -68,18 +69,18 @@ class Scripts:
 
     async def load(self) -> None:
         """Load (or replace) the library on every primary."""
-        await self._redis.function_load(self._source, replace=True)  # type: ignore[misc]
+        await self._redis.function_load(self._source, replace=True)
 
     async def call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``rc_<name>``; translate our error replies into ``BrokerError``s."""
         try:
             try:
-                return await self._redis.fcall(f"rc_{name}", len(keys), *keys, *args)  # type: ignore[misc]
+                return await self._redis.fcall(f"rc_{name}", len(keys), *keys, *args)
             except ResponseError as exc:
                 if "Function not found" not in str(exc):
                     raise
                 await self.load()
-                return await self._redis.fcall(f"rc_{name}", len(keys), *keys, *args)  # type: ignore[misc]
+                return await self._redis.fcall(f"rc_{name}", len(keys), *keys, *args)
         except ResponseError as exc:
             raise translate(exc) from None
 

@@ -1,15 +1,32 @@
--- dlq_settle: finish a dead-letter move on the source queue: forget the outbox entry,
--- or (restore = '1', when the dead-letter queue is gone) make the message visible again.
+-- dlq_settle: finish a dead-letter move on the source queue.
+--   mode 'ack'     the dead-letter queue stored it: forget the outbox entry;
+--   mode 'deliver' the dead-letter queue is gone: deliver the message as this receive's
+--                  (receive count + 1, in flight for the visibility timeout), as SQS
+--                  keeps delivering from the source when its DLQ no longer exists;
+--   mode 'return'  the dead-letter queue is gone and the receive is full: make the
+--                  message visible again.
 -- flags: allow-oom
--- KEYS: msgs, avail, dlqout    (of the source queue)
--- ARGV: now_ms|'', seq, restore ('1' | '0')
--- Returns: 1 settled, 0 no such outbox entry.
--- Touches: dlqout, and msgs/avail on restore.
-local raw = redis.call('HGET', KEYS[3], ARGV[2])
+-- KEYS: meta, msgs, avail, inflight, dlqout    (of the source queue)
+-- ARGV: now_ms|'', seq, mode, visibility_timeout_s|'' (queue default)
+-- Returns: 0 no such outbox entry; 1 settled; for 'deliver', the updated record.
+-- Touches: dlqout; msgs, avail or inflight unless 'ack'.
+local meta, msgs, avail, inflight, dlqout = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local raw = redis.call('HGET', dlqout, ARGV[2])
 if not raw then return 0 end
-redis.call('HDEL', KEYS[3], ARGV[2])
-if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[1], ARGV[2], raw)
-  redis.call('ZADD', KEYS[2], now_ms(ARGV[1]), ARGV[2])
+redis.call('HDEL', dlqout, ARGV[2])
+local now = now_ms(ARGV[1])
+if ARGV[3] == 'return' then
+  redis.call('HSET', msgs, ARGV[2], raw)
+  redis.call('ZADD', avail, now, ARGV[2])
+elseif ARGV[3] == 'deliver' then
+  local vt = ARGV[4] ~= '' and ARGV[4] or redis.call('HGET', meta, 'VisibilityTimeout')
+  local rec = cmsgpack.unpack(raw)
+  rec[4] = rec[4] + 1
+  if rec[4] == 1 then rec[5] = now end
+  rec[7] = now
+  local packed = cmsgpack.pack(rec)
+  redis.call('HSET', msgs, ARGV[2], packed)
+  redis.call('ZADD', inflight, now + tonumber(vt or '30') * 1000, ARGV[2])
+  return packed
 end
 return 1

@@ -1,0 +1,181 @@
+"""The ``broker`` command: ``demo`` and the human ``queue`` commands.
+
+Exit codes: 0 success, 1 the broker refused (an AWS error code is printed), 2 bad usage,
+3 the runtime could not start (e.g. no redis-server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from broker import errors
+from broker.config import Settings
+from broker.demo import run_demo
+from broker.embedded import RedisServerNotFound
+from broker.runtime import redis_url
+from broker.sdk import Client
+
+RET_OK = 0
+RET_BROKER_ERROR = 1
+RET_USAGE = 2
+RET_RUNTIME = 3
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", help="Redis to use (env BROKER_REDIS_URL); default: start "
+                   "an embedded redis-server")
+    p.add_argument("--data-dir", help="embedded Redis data directory (env BROKER_DATA_DIR; "
+                   "default .redcurrent)")
+    p.add_argument("--region", help="AWS region in ARNs (env BROKER_REGION; us-east-1)")
+    p.add_argument("--account-id", help="account id (env BROKER_ACCOUNT_ID; 000000000000)")
+
+
+def _pairs(values: Sequence[str] | None) -> dict[str, str]:
+    out = {}
+    for v in values or ():
+        key, sep, value = v.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {v!r}")
+        out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="embedded Redis + a short tour of queue semantics")
+    _common(demo)
+
+    queue = sub.add_parser("queue", help="manage queues and messages")
+    qsub = queue.add_subparsers(dest="action", required=True)
+    c = qsub.add_parser("create", help="create a queue (idempotent)")
+    c.add_argument("name")
+    c.add_argument("--attribute", "-a", action="append", metavar="NAME=VALUE",
+                   help="SQS attribute, e.g. VisibilityTimeout=60 (repeatable)")
+    c.add_argument("--tag", action="append", metavar="KEY=VALUE")
+    ls = qsub.add_parser("list", help="list queues")
+    ls.add_argument("--prefix", default="")
+    s = qsub.add_parser("send", help="send a message")
+    s.add_argument("name")
+    s.add_argument("body")
+    s.add_argument("--delay", type=int, help="DelaySeconds (0-900)")
+    s.add_argument("--attribute", "-a", action="append", metavar="NAME=VALUE",
+                   help="string message attribute (repeatable)")
+    r = qsub.add_parser("receive", help="receive messages")
+    r.add_argument("name")
+    r.add_argument("--max", type=int, default=1, help="MaxNumberOfMessages (1-10)")
+    r.add_argument("--wait", type=int, default=0, help="WaitTimeSeconds (0-20)")
+    r.add_argument("--visibility-timeout", type=int)
+    r.add_argument("--delete", action="store_true", help="delete what was received")
+    r.add_argument("--json", action="store_true", help="one JSON object per message")
+    d = qsub.add_parser("delete", help="delete a queue")
+    d.add_argument("name")
+    dm = qsub.add_parser("delete-message", help="delete one message by receipt handle")
+    dm.add_argument("name")
+    dm.add_argument("receipt_handle")
+    p = qsub.add_parser("purge", help="delete every message of a queue")
+    p.add_argument("name")
+    a = qsub.add_parser("attributes", help="show (or --set) queue attributes")
+    a.add_argument("name")
+    a.add_argument("--set", action="append", metavar="NAME=VALUE")
+    for sp in (c, ls, s, r, d, dm, p, a):
+        _common(sp)
+    return parser
+
+
+async def _queue_command(args: argparse.Namespace, client: Client) -> None:
+    out = sys.stdout.write
+    if args.action == "create":
+        q = await client.create_queue(args.name, attributes=_pairs(args.attribute),
+                                      tags=_pairs(args.tag))
+        out(f"{q.url}\n")
+    elif args.action == "list":
+        for q in await client.list_queues(args.prefix):
+            out(f"{q.url}\n")
+    elif args.action == "send":
+        res = await client.queue(args.name).send(
+            args.body, delay_s=args.delay, attributes=_pairs(args.attribute))
+        out(f"sent {res.message_id} (md5 {res.md5_of_body})\n")
+    elif args.action == "receive":
+        q = client.queue(args.name)
+        msgs = await q.receive(args.max, wait_time_s=args.wait,
+                               visibility_timeout_s=args.visibility_timeout)
+        for m in msgs:
+            if args.json:
+                out(json.dumps(_message_json(m)) + "\n")
+            else:
+                out(f"{m.id}  receives={m.receive_count}  {m.body}\n"
+                    f"  receipt: {m.receipt_handle}\n")
+            if args.delete:
+                await m.delete()
+        if not msgs and not args.json:
+            out("no messages\n")
+    elif args.action == "delete":
+        await client.queue(args.name).delete_queue()
+        out(f"deleted queue {args.name}\n")
+    elif args.action == "delete-message":
+        await client.queue(args.name).delete(args.receipt_handle)
+        out("deleted\n")
+    elif args.action == "purge":
+        await client.queue(args.name).purge()
+        out(f"purged {args.name}\n")
+    elif args.action == "attributes":
+        q = client.queue(args.name)
+        if args.set:
+            await q.set_attributes(_pairs(args.set))
+        for k, v in sorted((await q.attributes()).items()):
+            out(f"{k:40} {v}\n")
+
+
+def _message_json(m: Any) -> dict[str, Any]:
+    return {"MessageId": m.id, "Body": m.body, "ReceiptHandle": m.receipt_handle,
+            "Attributes": m.attributes,
+            "MessageAttributes": {k: v.get("StringValue", "<binary>")
+                                  for k, v in m.message_attributes.items()}}
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = Settings.resolve(vars(args))
+    async with redis_url(settings) as url:
+        if args.command == "demo":
+            await run_demo(url, say=lambda s: print(s, flush=True))
+            return RET_OK
+        async with Client(url, account_id=settings.account_id,
+                          region=settings.region) as client:
+            await _queue_command(args, client)
+    return RET_OK
+
+
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop where it is installed (the default), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    try:
+        return run_async(_run(args))
+    except argparse.ArgumentTypeError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return RET_USAGE
+    except errors.BrokerError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return RET_BROKER_ERROR
+    except RedisServerNotFound as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return RET_RUNTIME
+    except KeyboardInterrupt:
+        return 130
