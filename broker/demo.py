@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable
 
@@ -13,8 +14,9 @@ async def run_demo(url: str, say: Callable[[str], None] = print) -> None:
     """Send, receive, delete, and show visibility timeout, long polling and a DLQ."""
     async with Client(url) as client:
         say(f"connected to {url}")
-        dlq = await client.create_queue("demo-dead-letters")
-        q = await client.create_queue("demo-orders", visibility_timeout_s=1,
+        run = secrets.token_hex(3)  # own names per run: deleted names rest for 60 s
+        dlq = await client.create_queue(f"demo-{run}-dead-letters")
+        q = await client.create_queue(f"demo-{run}-orders", visibility_timeout_s=1,
                                       dead_letter_queue=(dlq, 2))
         say(f"queue {q.name} ready: {q.url}")
 
