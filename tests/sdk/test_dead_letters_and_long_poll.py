@@ -90,3 +90,31 @@ async def test_many_waiters_share_messages(client: Client) -> None:
     results = await asyncio.gather(*waiters)
     bodies = sorted(m.body for r in results for m in r)
     assert bodies == [f"m{i}" for i in range(5)]
+
+
+async def test_interrupted_dlq_move_is_finished_by_the_next_receive(
+        clocked_client: Client, clock: ManualClock, redis_url: str) -> None:
+    """A receiver that dies after the move into the outbox but before the DLQ stored the
+    message: the next receive on the source finishes the move, exactly once."""
+    from broker.engine.keys import QueueKeys
+    from broker.engine.scripts import Scripts
+
+    dlq = await clocked_client.create_queue("dead3")
+    src = await clocked_client.create_queue("work3", visibility_timeout_s=10,
+                                            dead_letter_queue=(dlq, 1))
+    await src.send("stranded")
+    await src.receive()
+    clock.advance(11)
+    # Do only the first half of a receive (the script), as a crashed receiver would.
+    engine = clocked_client.transport.engine  # type: ignore[attr-defined]
+    keys = QueueKeys(src.ref.account, src.ref.name)
+    scripts: Scripts = engine.scripts
+    reply = await scripts.call(
+        "receive", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout,
+                    keys.waiters], [str(clock.now_ms()), 10, "", "", 0, 1000])
+    assert reply[2] == [] and len(reply[3]) == 2
+    assert await dlq.receive() == []
+    assert await src.receive() == []  # finishes the move
+    [dead] = await dlq.receive()
+    assert dead.body == "stranded"
+    assert await src.receive() == [] and await dlq.receive() == []

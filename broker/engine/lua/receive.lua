@@ -8,7 +8,8 @@
 --           {seq, record, ...} received, {seq, record, ...} moved to the DLQ outbox}
 -- Messages whose next receive would exceed the RedrivePolicy's maxReceiveCount go to
 -- dlqout instead of being returned; expired in-flight messages become visible again;
--- messages past retention are dropped.
+-- messages past retention are dropped. Leftover outbox entries (a receiver crashed before
+-- settling them) are returned as moved too, so they are finished.
 -- Touches: meta (cur), msgs, avail, inflight, dlqout, waiters.
 local meta, msgs, avail, inflight, dlqout, waiters =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -63,6 +64,12 @@ while #out < maxn * 2 and rounds < 5 do
       end
     end
   end
+end
+
+-- Outbox entries left by a receiver that died mid-move are finished by this one; racing
+-- a live move is harmless (dlq_accept is idempotent, dlq_settle settles once).
+if #moved == 0 and redis.call('HLEN', dlqout) > 0 then
+  moved = redis.call('HRANDFIELD', dlqout, 10, 'WITHVALUES')
 end
 
 local next_visible = -1

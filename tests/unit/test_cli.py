@@ -1,0 +1,61 @@
+"""The ``broker`` command, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def broker(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "broker", *args], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=cwd)
+
+
+async def test_queue_commands(plain_url: str) -> None:
+    url = ["--redis-url", plain_url]
+    r = broker("queue", "create", "cli-q", "-a", "VisibilityTimeout=5", *url)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "http://localhost:4566/000000000000/cli-q"
+    assert "cli-q" in broker("queue", "list", *url).stdout
+    r = broker("queue", "send", "cli-q", "hello from the cli", "-a", "k=v", *url)
+    assert r.returncode == 0 and r.stdout.startswith("sent ")
+    r = broker("queue", "attributes", "cli-q", *url)
+    assert "ApproximateNumberOfMessages" in r.stdout and "VisibilityTimeout" in r.stdout
+    r = broker("queue", "receive", "cli-q", "--json", "--delete", *url)
+    assert '"Body": "hello from the cli"' in r.stdout and '"k": "v"' in r.stdout
+    assert broker("queue", "receive", "cli-q", *url).stdout.strip() == "no messages"
+    r = broker("queue", "attributes", "cli-q", "--set", "DelaySeconds=3", *url)
+    assert "DelaySeconds" in r.stdout and " 3\n" in r.stdout
+    assert broker("queue", "purge", "cli-q", *url).returncode == 0
+    assert broker("queue", "delete", "cli-q", *url).returncode == 0
+
+
+async def test_errors_exit_non_zero_with_aws_code(plain_url: str) -> None:
+    r = broker("queue", "send", "missing", "x", "--redis-url", plain_url)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("broker: AWS.SimpleQueueService.NonExistentQueue: "
+                                "The specified queue does not exist.")
+    r = broker("queue", "receive", "missing", "--max", "11", "--redis-url", plain_url)
+    assert r.returncode == 1 and "InvalidParameterValue" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert broker("queue", "frobnicate").returncode == 2
+
+
+def test_missing_redis_server_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}
+    env.pop("BROKER_REDIS_URL", None)
+    r = broker("queue", "list", "--data-dir", str(tmp_path / "data"), env=env)
+    assert r.returncode == 3
+    assert r.stderr.count("\n") == 1 and "apt-get install redis-server" in r.stderr
+
+
+@pytest.mark.timeout(60)
+async def test_demo_runs(plain_url: str, tmp_path: Path) -> None:
+    r = broker("demo", "--redis-url", plain_url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "moved to" in r.stdout and "long poll returned 'wake up'" in r.stdout
