@@ -21,7 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from broker import errors
 
@@ -91,7 +91,7 @@ def translate(exc: ResponseError) -> Exception:
     if text.startswith(ERROR_PREFIX):
         code, _, message = text[len(ERROR_PREFIX):].partition(" ")
         return errors.from_code(code, message)
-    if text.startswith("OOM"):
+    if isinstance(exc, OutOfMemoryError) or text.startswith("OOM"):
         return errors.ServiceUnavailable(
             "The backing Redis is out of memory (maxmemory reached); nothing was written."
         )
