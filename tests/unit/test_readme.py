@@ -14,7 +14,7 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
-async def test_sdk_example_runs(plain_url: str) -> None:
+def test_sdk_example_runs(plain_url: str) -> None:
     [example] = python_blocks()
     code = example.replace("redis://localhost:6379", plain_url)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
