@@ -8,8 +8,9 @@ every queue script runs unchanged on a cluster)::
                                              plus ``seq`` (last message number), ``cur``
                                              (retention sweep cursor), ``created_ms``,
                                              ``modified_ms``, ``purged_ms``, ``arn``
-    rc:{q:<account>:<name>}:msgs      hash   message number -> msgpack record
-                                             [id, body, sent_ms, receive_count,
+    rc:{q:<account>:<name>}:msgs      hash   message number (12 digits, zero-padded, so
+                                             equal zset scores keep send order) -> record
+                                             msgpack [id, body, sent_ms, receive_count,
                                               first_receive_ms, extra, last_receive_ms,
                                               dlq_source_arn]
     rc:{q:<account>:<name>}:avail     zset   message number, score = ms it becomes visible

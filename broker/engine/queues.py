@@ -21,6 +21,7 @@ from broker.engine.records import (
     as_text,
     decode_handle,
     encode_handle,
+    member,
     pack_extra,
     unpack_record,
 )
@@ -243,7 +244,7 @@ class Queues:
             mode = "ack" if stored else ("deliver" if len(delivered) < room else "return")
             reply = await self._ctx.scripts.call(
                 "dlq_settle", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout],
-                [clock_arg(self._ctx.clock), seq, mode,
+                [clock_arg(self._ctx.clock), member(seq), mode,
                  "" if visibility_timeout_s is None else visibility_timeout_s])
             if mode == "deliver" and isinstance(reply, bytes):
                 delivered.append((seq, unpack_record(reply)))
@@ -272,7 +273,8 @@ class Queues:
         seq, count = decode_handle(queue, receipt_handle)
         keys = QueueKeys(queue.account, queue.name)
         await self._ctx.scripts.call(
-            "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight], [1, seq, count])
+            "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight],
+            [1, member(seq), count])
 
     async def delete_batch(
         self, queue: QueueRef, entries: Sequence[tuple[str, str]]
@@ -284,7 +286,7 @@ class Queues:
             keys = QueueKeys(queue.account, queue.name)
             args: list[Any] = [len(good)]
             for _, seq, count in good:
-                args += [seq, count]
+                args += [member(seq), count]
             await self._ctx.scripts.call(
                 "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight], args)
         return BatchResult(successful=[i for i, _, _ in good], failed=failed)
@@ -330,7 +332,7 @@ class Queues:
         keys = QueueKeys(queue.account, queue.name)
         args: list[Any] = [clock_arg(self._ctx.clock), keys.wake_channel, len(items)]
         for seq, count, vt in items:
-            args += [seq, count, vt]
+            args += [member(seq), count, vt]
         reply = await self._ctx.scripts.call(
             "change_visibility",
             [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters], args)

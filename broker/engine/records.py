@@ -20,6 +20,11 @@ from broker.types import MessageAttributes, QueueRef
 HANDLE_VERSION = "1"
 
 
+def member(seq: int) -> str:
+    """A message number as the scripts store it (see ``member`` in _prelude.lua)."""
+    return f"{seq:012d}"
+
+
 def as_text(value: bytes | str) -> str:
     """Redis replies are bytes; redis-py's types also allow str."""
     return value.decode() if isinstance(value, bytes) else value

@@ -252,3 +252,15 @@ async def test_in_flight_limit(redis_url: str) -> None:
         assert len(await q.receive(3)) == 3
         with pytest.raises(errors.OverLimit):
             await q.receive()
+
+
+async def test_single_consumer_sees_send_order(client: Client) -> None:
+    """Standard queues promise no order, but like SQS they come close: messages sent in
+    the same millisecond still come back in send order (fixed-width message numbers)."""
+    q = await client.create_queue("ordered")
+    for start in range(0, 30, 10):
+        await q.send_batch([f"m{i:02d}" for i in range(start, start + 10)])
+    seen = []
+    while batch := await q.receive(10):
+        seen += [m.body for m in batch]
+    assert seen == [f"m{i:02d}" for i in range(30)]

@@ -16,6 +16,12 @@ end
 
 local NO_QUEUE = 'The specified queue does not exist.'
 
+-- A message number as stored (hash field, zset member): fixed width, so members with
+-- equal scores sort in send order (zsets break ties lexicographically).
+local function member(n)
+  return string.format('%012d', n)
+end
+
 -- Wake long-polling receivers, but only when some engine is waiting on this queue.
 local function wake(waiters, channel, now)
   if redis.call('ZCOUNT', waiters, now, '+inf') > 0 then
@@ -31,13 +37,14 @@ local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit)
   local start = cur
   local steps = 0
   while cur <= last and steps < limit do
-    local raw = redis.call('HGET', msgs, cur)
+    local m = member(cur)
+    local raw = redis.call('HGET', msgs, m)
     if raw then
       local rec = cmsgpack.unpack(raw)
       if rec[3] + retention_ms > now then break end
-      redis.call('HDEL', msgs, cur)
-      redis.call('ZREM', avail, cur)
-      redis.call('ZREM', inflight, cur)
+      redis.call('HDEL', msgs, m)
+      redis.call('ZREM', avail, m)
+      redis.call('ZREM', inflight, m)
     end
     cur = cur + 1
     steps = steps + 1

@@ -11,7 +11,7 @@ if redis.call('EXISTS', marker) == 1 then return 0 end
 local now = now_ms(ARGV[1])
 local rec = cmsgpack.unpack(ARGV[3])
 rec[8] = ARGV[4]
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local seq = member(redis.call('HINCRBY', meta, 'seq', 1))
 redis.call('HSET', msgs, seq, cmsgpack.pack(rec))
 redis.call('ZADD', avail, now, seq)
 redis.call('SET', marker, '1', 'PX', ARGV[5])

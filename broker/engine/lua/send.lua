@@ -21,7 +21,7 @@ for i = 0, n - 1 do
     out[#out + 1] = 0
   else
     local delay = tonumber(ARGV[b + 2] ~= '' and ARGV[b + 2] or cfg[1])
-    local seq = redis.call('HINCRBY', meta, 'seq', 1)
+    local seq = member(redis.call('HINCRBY', meta, 'seq', 1))
     redis.call('HSET', msgs, seq, cmsgpack.pack({ARGV[b], ARGV[b + 1], now, 0, 0, ARGV[b + 3], 0, ''}))
     redis.call('ZADD', avail, now + delay * 1000, seq)
     if delay == 0 then visible_now = true end
