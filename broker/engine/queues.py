@@ -162,47 +162,42 @@ class Queues:
         ReceiveMessageWaitTimeSeconds) is above zero."""
         validation.validate_receive_params(max_messages, wait_time_s, visibility_timeout_s)
         keys = QueueKeys(queue.account, queue.name)
-        if wait_time_s is None:
-            raw_wait = await self._ctx.redis.hget(
-                keys.meta, "ReceiveMessageWaitTimeSeconds")
-            wait_time_s = int(raw_wait) if raw_wait else 0
         select = _Selection(attribute_names, message_attribute_names)
-        if wait_time_s == 0:
-            got, _ = await self._receive_once(queue, keys, max_messages, visibility_timeout_s,
-                                              None)
+        wait_ms = None if wait_time_s is None else wait_time_s * 1000
+        got, _, wait_ms = await self._receive_once(
+            queue, keys, max_messages, visibility_timeout_s, wait_ms)
+        if got or wait_ms <= 0:
             return [self._render(queue, s, r, select) for s, r in got]
-        deadline = time.monotonic() + wait_time_s
+        # Long poll: subscribe first, then re-check, so no wake-up can slip in between.
+        deadline = time.monotonic() + wait_ms / 1000
         async with self._ctx.wakeups.waiting(keys.wake_channel) as event:
-            while True:
+            while (remaining := deadline - time.monotonic()) > 0:
                 event.clear()
-                remaining = deadline - time.monotonic()
-                got, next_ms = await self._receive_once(
-                    queue, keys, max_messages, visibility_timeout_s,
-                    remaining if remaining > 0 else None)
-                if got or remaining <= 0:
+                got, next_ms, _ = await self._receive_once(
+                    queue, keys, max_messages, visibility_timeout_s, int(remaining * 1000))
+                if got:
                     return [self._render(queue, s, r, select) for s, r in got]
                 timeout = min(remaining, SAFETY_POLL_S)
                 if next_ms is not None:
                     timeout = min(timeout, max(next_ms, 1) / 1000)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout)
+        return []
 
     async def _receive_once(
         self, queue: QueueRef, keys: QueueKeys, max_messages: int,
-        visibility_timeout_s: int | None, wait_remaining_s: float | None,
-    ) -> tuple[list[tuple[int, Record]], int | None]:
-        """One receive script call. When ``wait_remaining_s`` is given and nothing is
-        returned, the script registers this engine as a long-poller for that long.
-        Returns the messages and, when none, the ms until the next one is due (None:
-        nothing pending)."""
-        waiter, wait_ms = "", 0
-        if wait_remaining_s is not None:
-            waiter, wait_ms = self._ctx.engine_id, int(wait_remaining_s * 1000) + 1000
+        visibility_timeout_s: int | None, wait_ms: int | None,
+    ) -> tuple[list[tuple[int, Record]], int | None, int]:
+        """One receive script call. When nothing is returned and the wait (``wait_ms``,
+        or the queue's ReceiveMessageWaitTimeSeconds when None) is above zero, the script
+        registers this engine as a long-poller. Returns the messages, the ms until the
+        next one is due when none (None: nothing pending), and the wait in effect."""
         reply = await self._ctx.scripts.call(
             "receive",
             [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout, keys.waiters],
             [clock_arg(self._ctx.clock), max_messages,
-             "" if visibility_timeout_s is None else visibility_timeout_s, waiter, wait_ms,
+             "" if visibility_timeout_s is None else visibility_timeout_s,
+             self._ctx.engine_id, "" if wait_ms is None else wait_ms,
              self._ctx.limits.max_inflight_messages])
         now, next_visible, flat, moved = int(reply[0]), int(reply[1]), reply[2], reply[3]
         got = [(int(flat[i]), unpack_record(flat[i + 1])) for i in range(0, len(flat), 2)]
@@ -210,7 +205,7 @@ class Queues:
             got += await self._dead_letter(queue, keys, moved, max_messages - len(got),
                                            visibility_timeout_s)
         next_in = None if next_visible < 0 else max(0, next_visible - now)
-        return got, next_in
+        return got, next_in, int(reply[4])
 
     def _render(
         self, queue: QueueRef, seq: int, rec: Record, select: _Selection

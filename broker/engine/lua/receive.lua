@@ -3,9 +3,11 @@
 -- KEYS: meta, msgs, avail, inflight, dlqout, waiters
 -- ARGV: now_ms|'', max_messages, visibility_timeout_s|'' (queue default),
 --       waiter_id|'' (register as long-poller when nothing is returned),
---       wait_ms (how long it long-polls), inflight_limit
+--       wait_ms|'' (how long it long-polls; '' = the queue's
+--       ReceiveMessageWaitTimeSeconds), inflight_limit
 -- Returns: {now_ms, next_visible_ms (-1 none; only when nothing returned),
---           {seq, record, ...} received, {seq, record, ...} moved to the DLQ outbox}
+--           {seq, record, ...} received, {seq, record, ...} moved to the DLQ outbox,
+--           wait_ms in effect}
 -- Messages whose next receive would exceed the RedrivePolicy's maxReceiveCount go to
 -- dlqout instead of being returned; expired in-flight messages become visible again;
 -- messages past retention are dropped. Leftover outbox entries (a receiver crashed before
@@ -14,13 +16,14 @@
 local meta, msgs, avail, inflight, dlqout, waiters =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'MessageRetentionPeriod',
-  'x_max_receive')
+  'x_max_receive', 'ReceiveMessageWaitTimeSeconds')
 if not cfg[1] then return fail('QueueDoesNotExist', NO_QUEUE) end
 local now = now_ms(ARGV[1])
 local maxn = tonumber(ARGV[2])
 local vt_ms = tonumber(ARGV[3] ~= '' and ARGV[3] or cfg[1]) * 1000
 local retention = tonumber(cfg[2]) * 1000
 local maxrc = tonumber(cfg[3] or '')
+local wait_ms = tonumber(ARGV[5] ~= '' and ARGV[5] or (tonumber(cfg[4] or '0') * 1000))
 
 -- In-flight messages whose visibility timeout ran out are visible again.
 local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
@@ -80,9 +83,9 @@ if #out == 0 then
   if f[2] and (next_visible < 0 or tonumber(f[2]) < next_visible) then
     next_visible = tonumber(f[2])
   end
-  if ARGV[4] ~= '' then
+  if ARGV[4] ~= '' and wait_ms > 0 then
     redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
-    redis.call('ZADD', waiters, 'GT', now + tonumber(ARGV[5]), ARGV[4])
+    redis.call('ZADD', waiters, 'GT', now + wait_ms + 1000, ARGV[4])
   end
 end
-return {now, next_visible, out, moved}
+return {now, next_visible, out, moved, wait_ms}
