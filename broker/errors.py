@@ -27,7 +27,12 @@ them; ``from_code()`` turns a wire error back into the same class.
     │   ├── BatchRequestTooLong
     │   ├── UnsupportedOperation
     │   ├── InvalidAddress
-    │   └── ResourceNotFoundException
+    │   ├── ResourceNotFoundException
+    │   ├── InvalidAction, MissingAction, UnknownOperationException,
+    │   │   MalformedQueryString, SerializationException, RequestEntityTooLarge
+    │   ├── MissingAuthenticationToken, InvalidClientTokenId, SignatureDoesNotMatch,
+    │   │   IncompleteSignature, RequestExpired, AccessDenied
+    │   └── ThrottlingException
     └── ServiceError                        (5xx: our side failed; retriable)
         └── ServiceUnavailable
 """
@@ -37,18 +42,25 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccessDenied",
     "BatchEntryIdsNotDistinct",
     "BatchRequestTooLong",
     "BrokerError",
     "ClientError",
     "EmptyBatchRequest",
+    "IncompleteSignature",
+    "InvalidAction",
+    "InvalidAddress",
     "InvalidAttributeName",
     "InvalidAttributeValue",
-    "InvalidAddress",
     "InvalidBatchEntryId",
+    "InvalidClientTokenId",
     "InvalidMessageContents",
     "InvalidParameterValue",
+    "MalformedQueryString",
     "MessageNotInflight",
+    "MissingAction",
+    "MissingAuthenticationToken",
     "MissingParameter",
     "OverLimit",
     "PurgeQueueInProgress",
@@ -56,10 +68,16 @@ __all__ = [
     "QueueDoesNotExist",
     "QueueNameExists",
     "ReceiptHandleIsInvalid",
+    "RequestEntityTooLarge",
+    "RequestExpired",
     "ResourceNotFoundException",
+    "SerializationException",
     "ServiceError",
     "ServiceUnavailable",
+    "SignatureDoesNotMatch",
+    "ThrottlingException",
     "TooManyEntriesInBatchRequest",
+    "UnknownOperationException",
     "UnsupportedOperation",
     "from_code",
 ]
@@ -209,6 +227,68 @@ class ResourceNotFoundException(ClientError):
 
 class InvalidAddress(ClientError):
     code = "InvalidAddress"
+
+
+# -- request-level errors (protocol, authentication), common to every AWS service -------
+
+
+class InvalidAction(ClientError):
+    code = "InvalidAction"
+
+
+class MissingAction(ClientError):
+    code = "MissingAction"
+
+
+class UnknownOperationException(ClientError):
+    code = "UnknownOperationException"
+
+
+class MalformedQueryString(ClientError):
+    code = "MalformedQueryString"
+    http_status = 404
+
+
+class SerializationException(ClientError):
+    code = "SerializationException"
+
+
+class RequestEntityTooLarge(ClientError):
+    code = "RequestEntityTooLarge"
+    http_status = 413
+
+
+class MissingAuthenticationToken(ClientError):
+    code = "MissingAuthenticationToken"
+    http_status = 403
+
+
+class InvalidClientTokenId(ClientError):
+    code = "InvalidClientTokenId"
+    http_status = 403
+
+
+class SignatureDoesNotMatch(ClientError):
+    code = "SignatureDoesNotMatch"
+    http_status = 403
+
+
+class IncompleteSignature(ClientError):
+    code = "IncompleteSignature"
+
+
+class RequestExpired(ClientError):
+    code = "RequestExpired"
+
+
+class AccessDenied(ClientError):
+    code = "AccessDenied"
+    http_status = 403
+
+
+class ThrottlingException(ClientError):
+    code = "ThrottlingException"
+    retriable = True
 
 
 def _all_subclasses(cls: type[BrokerError]) -> list[type[BrokerError]]:
