@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from broker import errors
 from broker.engine import validation
@@ -17,6 +19,19 @@ from broker.types import QueueRef
 MAX_LIST_RESULTS = 1000
 #: meta fields that are bookkeeping, never shown as attributes
 _INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    """One queue's monitoring figures."""
+
+    visible: int
+    in_flight: int
+    delayed: int
+    oldest_age_s: float
+    """Approximate age of the oldest stored message (0 when empty)."""
+    dead_letter_sources: int
+    """Queues whose RedrivePolicy targets this one."""
 
 
 def _no_queue() -> errors.QueueDoesNotExist:
@@ -117,10 +132,7 @@ class QueueAdmin:
         self, queue: QueueRef, names: Sequence[str] = ("All",)
     ) -> dict[str, str]:
         wanted = validation.validate_attribute_names_request(names)
-        keys = QueueKeys(queue.account, queue.name)
-        now, visible, not_visible, delayed, flat = await self._ctx.scripts.call(
-            "queue_state", [keys.meta, keys.avail, keys.inflight, keys.dlqout],
-            [clock_arg(self._ctx.clock)])
+        now, visible, not_visible, delayed, flat, _, _ = await self._state(queue)
         meta = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
         values = {k: v for k, v in meta.items()
                   if k not in _INTERNAL and not k.endswith("_ms") and k != "arn"}
@@ -133,6 +145,23 @@ class QueueAdmin:
             "LastModifiedTimestamp": str(int(meta["modified_ms"]) // 1000),
         })
         return {k: values[k] for k in wanted if k in values}
+
+    async def queue_metrics(self, account: str, name: str) -> QueueMetrics:
+        """Depth and age figures of one queue, for monitoring."""
+        now, visible, not_visible, delayed, _, oldest, sources = await self._state(
+            QueueRef(account, name))
+        return QueueMetrics(
+            visible=int(visible), in_flight=int(not_visible), delayed=int(delayed),
+            oldest_age_s=max(0, int(now) - int(oldest)) / 1000 if int(oldest) else 0.0,
+            dead_letter_sources=int(sources))
+
+    async def _state(self, queue: QueueRef) -> list[Any]:
+        keys = QueueKeys(queue.account, queue.name)
+        reply: list[Any] = await self._ctx.scripts.call(
+            "queue_state",
+            [keys.meta, keys.avail, keys.inflight, keys.dlqout, keys.msgs, keys.sources],
+            [clock_arg(self._ctx.clock)])
+        return reply
 
     async def set_attributes(self, queue: QueueRef, attributes: Mapping[str, str]) -> None:
         keys = QueueKeys(queue.account, queue.name)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from broker import Client, errors
+from broker import Client, ManualClock, errors
 
 
 async def test_create_is_idempotent_with_identical_attributes(client: Client) -> None:
@@ -168,3 +168,18 @@ async def test_redrive_policy_validation(client: Client) -> None:
     await src.set_attributes(dead_letter_queue=(picky, 2))
     assert await picky.dead_letter_sources() == ["src"]
     assert await dlq.dead_letter_sources() == []
+
+
+async def test_queue_metrics(clocked_client: Client, clock: ManualClock) -> None:
+    dlq = await clocked_client.create_queue("m-dlq")
+    q = await clocked_client.create_queue("m-src", dead_letter_queue=(dlq, 3))
+    await q.send("old")
+    clock.advance(42)
+    await q.send_batch(["a", "b"])
+    await q.send("later", delay_s=30)
+    await q.receive()
+    engine = clocked_client.transport.engine  # type: ignore[attr-defined]
+    m = await engine.admin.queue_metrics(q.ref.account, q.name)
+    assert (m.visible, m.in_flight, m.delayed) == (2, 1, 1)
+    assert m.oldest_age_s == 42.0
+    assert (await engine.admin.queue_metrics(dlq.ref.account, dlq.name)).dead_letter_sources == 1
