@@ -12,6 +12,14 @@ from broker.engine.settings import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 
 #: where the embedded Redis keeps its data
 DEFAULT_DATA_DIR = Path(".redcurrent")
+#: the port LocalStack and the AWS tooling's examples use
+DEFAULT_PORT = 4566
+#: largest request body accepted (a 1 MiB message base64-encoded in a batch fits)
+DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+#: most connections served at once; more wait in the listen backlog
+DEFAULT_MAX_CONNECTIONS = 4096
+#: a client must send its request headers within this many seconds
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +30,16 @@ class Settings:
     """The embedded Redis's data directory (AOF)."""
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    host: str = "127.0.0.1"
+    """Address the server listens on."""
+    port: int = DEFAULT_PORT
+    credentials_file: Path | None = None
+    """JSON file of SigV4 credentials; with none (and no BROKER_ACCESS_KEY_ID), requests
+    are not authenticated."""
+    log_level: str = "info"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
 
     @classmethod
     def resolve(cls, flags: Mapping[str, object], env: Mapping[str, str] | None = None
@@ -40,4 +58,11 @@ class Settings:
             data_dir=Path(str(pick("data_dir", DEFAULT_DATA_DIR))),
             region=str(pick("region", DEFAULT_REGION)),
             account_id=str(pick("account_id", DEFAULT_ACCOUNT_ID)),
+            host=str(pick("host", "127.0.0.1")),
+            port=int(str(pick("port", DEFAULT_PORT))),
+            credentials_file=Path(str(cf)) if (cf := pick("credentials_file", None)) else None,
+            log_level=str(pick("log_level", "info")),
+            max_body_bytes=int(str(pick("max_body_bytes", DEFAULT_MAX_BODY_BYTES))),
+            max_connections=int(str(pick("max_connections", DEFAULT_MAX_CONNECTIONS))),
+            header_timeout_s=float(str(pick("header_timeout_s", DEFAULT_HEADER_TIMEOUT_S))),
         )

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Clock, Engine, Identity, Limits, SendEntry
+from broker.sdk.http_transport import HttpTransport
 from broker.sdk.transport import EngineTransport, Transport
 from broker.types import (
     BatchResult,
@@ -252,11 +253,15 @@ class Client:
     """Entry point of the SDK: ``async with Client("redis://localhost:6379") as client``.
 
     ``redis://``, ``rediss://`` (TLS) and ``redis+cluster://`` URLs run the engine in this
-    process; ``http(s)://`` URLs talk to a broker server.
+    process; ``http(s)://`` URLs talk to a broker server (SigV4-signed when
+    ``access_key_id``/``secret_access_key`` are given). ``clock`` and ``limits`` apply to
+    the in-process engine only.
     """
 
     def __init__(self, url: str, *, account_id: str | None = None, region: str | None = None,
-                 clock: Clock | None = None, limits: Limits | None = None) -> None:
+                 clock: Clock | None = None, limits: Limits | None = None,
+                 access_key_id: str | None = None, secret_access_key: str | None = None
+                 ) -> None:
         self.url = url
         scheme = urlsplit(url).scheme
         identity = Identity(**{k: v for k, v in
@@ -266,8 +271,9 @@ class Client:
             self._transport: Transport = EngineTransport(
                 Engine.from_url(url, clock=clock, identity=identity, limits=limits))
         elif scheme in ("http", "https"):
-            raise errors.UnsupportedOperation(
-                "http(s):// URLs need the broker server's HTTP transport (not built yet).")
+            self._transport = HttpTransport(
+                url, account_id=identity.account_id, region=identity.region,
+                access_key_id=access_key_id, secret_access_key=secret_access_key)
         else:
             raise ValueError(f"unsupported URL scheme {scheme!r}: use redis://, rediss://, "
                              f"redis+cluster:// or http(s)://")

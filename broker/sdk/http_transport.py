@@ -1,0 +1,252 @@
+"""The SDK over HTTP: SQS's awsJson1_0 protocol to a broker server (or any SQS endpoint).
+
+The SDK stays small: no botocore. Requests are the JSON bodies boto3 would send; binary
+message attributes travel base64-encoded as in the AWS JSON protocol; errors come back
+as the same ``broker.errors`` classes the in-process engine raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from broker import errors
+from broker.engine.queues import SendEntry
+from broker.sdk.signing import Signer
+from broker.types import (
+    BatchResult,
+    BatchResultError,
+    BatchSendResult,
+    MessageAttributes,
+    QueueRef,
+    ReceivedMessage,
+    SendResult,
+)
+
+#: the longest long poll (20 s) plus room for the network
+REQUEST_TIMEOUT_S = 30.0
+JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+def _encode_attributes(attrs: MessageAttributes) -> dict[str, Any]:
+    out = {}
+    for name, value in attrs.items():
+        v = dict(value)
+        if isinstance(v.get("BinaryValue"), bytes | bytearray):
+            v["BinaryValue"] = base64.b64encode(v["BinaryValue"]).decode()
+        out[name] = v
+    return out
+
+
+def _decode_attributes(attrs: Mapping[str, Any]) -> MessageAttributes:
+    out: MessageAttributes = {}
+    for name, value in attrs.items():
+        v = {k: val for k, val in value.items() if k in ("DataType", "StringValue",
+                                                          "BinaryValue")}
+        if "BinaryValue" in v:
+            v["BinaryValue"] = base64.b64decode(v["BinaryValue"])
+        out[name] = v
+    return out
+
+
+def _entry(e: SendEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {"MessageBody": e.body}
+    if e.id:
+        out["Id"] = e.id
+    if e.delay_seconds is not None:
+        out["DelaySeconds"] = e.delay_seconds
+    if e.message_attributes:
+        out["MessageAttributes"] = _encode_attributes(e.message_attributes)
+    if e.system_attributes:
+        out["MessageSystemAttributes"] = _encode_attributes(e.system_attributes)
+    return out
+
+
+def _sent(r: Mapping[str, Any]) -> SendResult:
+    return SendResult(
+        message_id=r["MessageId"], md5_of_body=r["MD5OfMessageBody"],
+        md5_of_message_attributes=r.get("MD5OfMessageAttributes"),
+        md5_of_message_system_attributes=r.get("MD5OfMessageSystemAttributes"))
+
+
+def _failed(f: Mapping[str, Any]) -> BatchResultError:
+    return BatchResultError(f["Id"], f["Code"], f.get("Message", ""), f.get("SenderFault", True))
+
+
+class HttpTransport:
+    """Talks to ``http(s)://host:port``. Signs requests with SigV4 when given keys."""
+
+    def __init__(self, endpoint: str, *, account_id: str, region: str,
+                 access_key_id: str | None = None, secret_access_key: str | None = None
+                 ) -> None:
+        parts = urlsplit(endpoint)
+        self._endpoint = f"{parts.scheme}://{parts.netloc}"
+        self.account_id = account_id
+        self._signer = (Signer(access_key_id, secret_access_key, region, "sqs")
+                        if access_key_id and secret_access_key else None)
+        self._session: aiohttp.ClientSession | None = None
+
+    def queue_url(self, queue: QueueRef) -> str:
+        return f"{self._endpoint}/{queue.account}/{queue.name}"
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self._session is None:
+            raise RuntimeError("HttpTransport used outside 'async with Client(...)'")
+        body = json.dumps(params).encode()
+        headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{operation}"}
+        if self._signer is not None:
+            headers.update(self._signer.headers("POST", self._endpoint + "/", headers, body))
+        try:
+            async with self._session.post(self._endpoint + "/", data=body,
+                                          headers=headers) as resp:
+                text = await resp.read()
+                if resp.status == 200:
+                    result: dict[str, Any] = json.loads(text) if text else {}
+                    return result
+                raise self._error(resp.status, resp.headers.get("x-amzn-query-error"), text)
+        except aiohttp.ClientError as exc:
+            raise errors.ServiceUnavailable(f"cannot reach {self._endpoint}: {exc}") from exc
+
+    @staticmethod
+    def _error(status: int, query_error: str | None, text: bytes) -> errors.BrokerError:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = {}
+        message = payload.get("message") or payload.get("Message") or text.decode(errors="replace")
+        code = (query_error or "").split(";")[0] or str(payload.get("__type", "")).split("#")[-1]
+        if not code:
+            return errors.ServiceError(f"HTTP {status}: {message}")
+        return errors.from_code(code, message)
+
+    def _url(self, queue: QueueRef) -> dict[str, Any]:
+        return {"QueueUrl": self.queue_url(queue)}
+
+    # -- queues ----------------------------------------------------------------------------
+
+    async def create_queue(self, queue: QueueRef, attributes: Mapping[str, str],
+                           tags: Mapping[str, str]) -> None:
+        params: dict[str, Any] = {"QueueName": queue.name}
+        if attributes:
+            params["Attributes"] = dict(attributes)
+        if tags:
+            params["tags"] = dict(tags)
+        await self._call("CreateQueue", params)
+
+    async def delete_queue(self, queue: QueueRef) -> None:
+        await self._call("DeleteQueue", self._url(queue))
+
+    async def get_queue(self, queue: QueueRef) -> None:
+        await self._call("GetQueueUrl", {"QueueName": queue.name,
+                                         "QueueOwnerAWSAccountId": queue.account})
+
+    async def list_queues(self, prefix: str, max_results: int | None,
+                          next_token: str | None) -> tuple[list[QueueRef], str | None]:
+        params: dict[str, Any] = {"QueueNamePrefix": prefix} if prefix else {}
+        if max_results is not None:
+            params["MaxResults"] = max_results
+        if next_token:
+            params["NextToken"] = next_token
+        r = await self._call("ListQueues", params)
+        refs = [QueueRef(*urlsplit(u).path.strip("/").split("/", 1))
+                for u in r.get("QueueUrls", [])]
+        return refs, r.get("NextToken")
+
+    async def get_attributes(self, queue: QueueRef, names: Sequence[str]) -> dict[str, str]:
+        r = await self._call("GetQueueAttributes",
+                             {**self._url(queue), "AttributeNames": list(names)})
+        attrs: dict[str, str] = r.get("Attributes", {})
+        return attrs
+
+    async def set_attributes(self, queue: QueueRef, attributes: Mapping[str, str]) -> None:
+        await self._call("SetQueueAttributes", {**self._url(queue),
+                                                "Attributes": dict(attributes)})
+
+    async def purge(self, queue: QueueRef) -> None:
+        await self._call("PurgeQueue", self._url(queue))
+
+    async def tag(self, queue: QueueRef, tags: Mapping[str, str]) -> None:
+        await self._call("TagQueue", {**self._url(queue), "Tags": dict(tags)})
+
+    async def untag(self, queue: QueueRef, keys: Sequence[str]) -> None:
+        await self._call("UntagQueue", {**self._url(queue), "TagKeys": list(keys)})
+
+    async def list_tags(self, queue: QueueRef) -> dict[str, str]:
+        tags: dict[str, str] = (await self._call("ListQueueTags", self._url(queue))).get(
+            "Tags", {})
+        return tags
+
+    async def dead_letter_sources(self, queue: QueueRef) -> list[QueueRef]:
+        r = await self._call("ListDeadLetterSourceQueues", self._url(queue))
+        return [QueueRef(*urlsplit(u).path.strip("/").split("/", 1))
+                for u in r.get("queueUrls", [])]
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def send(self, queue: QueueRef, entry: SendEntry) -> SendResult:
+        return _sent(await self._call("SendMessage", {**self._url(queue), **_entry(entry)}))
+
+    async def send_batch(self, queue: QueueRef,
+                         entries: Sequence[SendEntry]) -> BatchSendResult:
+        r = await self._call("SendMessageBatch", {**self._url(queue),
+                                                  "Entries": [_entry(e) for e in entries]})
+        return BatchSendResult(
+            successful={s["Id"]: _sent(s) for s in r.get("Successful", [])},
+            failed=[_failed(f) for f in r.get("Failed", [])])
+
+    async def receive(self, queue: QueueRef, max_messages: int, wait_time_s: int | None,
+                      visibility_timeout_s: int | None, attribute_names: Sequence[str],
+                      message_attribute_names: Sequence[str]) -> list[ReceivedMessage]:
+        params: dict[str, Any] = {**self._url(queue), "MaxNumberOfMessages": max_messages}
+        if wait_time_s is not None:
+            params["WaitTimeSeconds"] = wait_time_s
+        if visibility_timeout_s is not None:
+            params["VisibilityTimeout"] = visibility_timeout_s
+        if attribute_names:
+            params["MessageSystemAttributeNames"] = list(attribute_names)
+        if message_attribute_names:
+            params["MessageAttributeNames"] = list(message_attribute_names)
+        r = await self._call("ReceiveMessage", params)
+        return [ReceivedMessage(
+            message_id=m["MessageId"], receipt_handle=m["ReceiptHandle"], body=m["Body"],
+            md5_of_body=m["MD5OfBody"], attributes=m.get("Attributes", {}),
+            message_attributes=_decode_attributes(m.get("MessageAttributes", {})),
+            md5_of_message_attributes=m.get("MD5OfMessageAttributes"),
+        ) for m in r.get("Messages", [])]
+
+    async def delete(self, queue: QueueRef, receipt_handle: str) -> None:
+        await self._call("DeleteMessage", {**self._url(queue), "ReceiptHandle": receipt_handle})
+
+    async def delete_batch(self, queue: QueueRef,
+                           entries: Sequence[tuple[str, str]]) -> BatchResult:
+        r = await self._call("DeleteMessageBatch", {**self._url(queue), "Entries": [
+            {"Id": i, "ReceiptHandle": h} for i, h in entries]})
+        return BatchResult([s["Id"] for s in r.get("Successful", [])],
+                           [_failed(f) for f in r.get("Failed", [])])
+
+    async def change_visibility(self, queue: QueueRef, receipt_handle: str,
+                                visibility_timeout_s: int) -> None:
+        await self._call("ChangeMessageVisibility", {
+            **self._url(queue), "ReceiptHandle": receipt_handle,
+            "VisibilityTimeout": visibility_timeout_s})
+
+    async def change_visibility_batch(
+            self, queue: QueueRef, entries: Sequence[tuple[str, str, int]]) -> BatchResult:
+        r = await self._call("ChangeMessageVisibilityBatch", {**self._url(queue), "Entries": [
+            {"Id": i, "ReceiptHandle": h, "VisibilityTimeout": vt} for i, h, vt in entries]})
+        return BatchResult([s["Id"] for s in r.get("Successful", [])],
+                           [_failed(f) for f in r.get("Failed", [])])

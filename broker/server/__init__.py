@@ -1,0 +1,1 @@
+"""The HTTP front end: AWS wire protocols (SQS, SNS, Kinesis) over the engine."""

@@ -1,0 +1,236 @@
+"""SQS actions for the server: botocore-shaped request dicts in, response dicts out.
+
+Both wire protocols (awsJson1_0 and query) decode into the same dicts, the ones boto3
+users pass to ``sqs.send_message(...)``, and encode what these handlers return. The
+handlers parse nothing and hold no semantics: they translate to engine calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from broker import errors
+from broker.engine import Engine, SendEntry
+from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent the request and how they reached us."""
+
+    account_id: str
+    """The caller's account (from its access key; the default account without SigV4)."""
+    sender_id: str
+    """Reported as the SenderId of the messages it sends."""
+    base_url: str
+    """Scheme and host the request came to, for queue URLs (``http://host:4566``)."""
+
+
+Handler = Callable[["SqsActions", Params, Caller], Awaitable[Result]]
+
+
+def _queue_url(caller: Caller, ref: QueueRef) -> str:
+    return f"{caller.base_url}/{ref.account}/{ref.name}"
+
+
+def queue_from_url(url: str) -> QueueRef:
+    """``http://host:port/<account>/<name>`` -> QueueRef; InvalidAddress otherwise."""
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise errors.InvalidAddress(f"The address {url} is not valid for this endpoint.")
+    return QueueRef(parts[0], parts[1])
+
+
+def _send_entry(p: Params, entry_id: str = "") -> SendEntry:
+    return SendEntry(
+        body=p.get("MessageBody", ""),
+        id=entry_id,
+        delay_seconds=p.get("DelaySeconds"),
+        message_attributes=dict(p.get("MessageAttributes") or {}),
+        system_attributes=dict(p.get("MessageSystemAttributes") or {}),
+    )
+
+
+def _check_standard(p: Params) -> None:
+    for name in ("MessageGroupId", "MessageDeduplicationId"):
+        if p.get(name) is not None:
+            raise errors.InvalidParameterValue(
+                f"The request include parameter {name} which is not valid for this queue "
+                f"type")
+
+
+def _sent(r: SendResult) -> Result:
+    out: Result = {"MessageId": r.message_id, "MD5OfMessageBody": r.md5_of_body}
+    if r.md5_of_message_attributes:
+        out["MD5OfMessageAttributes"] = r.md5_of_message_attributes
+    if r.md5_of_message_system_attributes:
+        out["MD5OfMessageSystemAttributes"] = r.md5_of_message_system_attributes
+    return out
+
+
+def _failed(f: BatchResultError) -> Result:
+    return {"Id": f.id, "SenderFault": f.sender_fault, "Code": f.code, "Message": f.message}
+
+
+def _message(m: ReceivedMessage) -> Result:
+    out: Result = {"MessageId": m.message_id, "ReceiptHandle": m.receipt_handle,
+                   "MD5OfBody": m.md5_of_body, "Body": m.body}
+    if m.attributes:
+        out["Attributes"] = m.attributes
+    if m.message_attributes:
+        out["MessageAttributes"] = m.message_attributes
+        out["MD5OfMessageAttributes"] = m.md5_of_message_attributes
+    return out
+
+
+class SqsActions:
+    """Dispatches SQS operations by name to the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def handle(self, operation: str, params: Params, caller: Caller) -> Result:
+        handler = _HANDLERS.get(operation)
+        if handler is None:
+            raise errors.UnsupportedOperation(
+                f"{operation} is not supported by this broker yet.")
+        return await handler(self, params, caller)
+
+    # -- queues ----------------------------------------------------------------------------
+
+    async def create_queue(self, p: Params, c: Caller) -> Result:
+        ref = QueueRef(c.account_id, p["QueueName"])
+        await self.engine.admin.create_queue(ref, p.get("Attributes") or {},
+                                             p.get("tags") or {})
+        return {"QueueUrl": _queue_url(c, ref)}
+
+    async def delete_queue(self, p: Params, c: Caller) -> Result:
+        await self.engine.admin.delete_queue(queue_from_url(p["QueueUrl"]))
+        return {}
+
+    async def get_queue_url(self, p: Params, c: Caller) -> Result:
+        ref = QueueRef(p.get("QueueOwnerAWSAccountId") or c.account_id, p["QueueName"])
+        await self.engine.admin.get_queue(ref)
+        return {"QueueUrl": _queue_url(c, ref)}
+
+    async def list_queues(self, p: Params, c: Caller) -> Result:
+        names, token = await self.engine.admin.list_queues(
+            c.account_id, p.get("QueueNamePrefix") or "", p.get("MaxResults"),
+            p.get("NextToken"))
+        out: Result = {}
+        if names:
+            out["QueueUrls"] = [_queue_url(c, QueueRef(c.account_id, n)) for n in names]
+        if token:
+            out["NextToken"] = token
+        return out
+
+    async def get_queue_attributes(self, p: Params, c: Caller) -> Result:
+        attrs = await self.engine.admin.get_attributes(
+            queue_from_url(p["QueueUrl"]), p.get("AttributeNames") or [])
+        return {"Attributes": attrs} if attrs else {}
+
+    async def set_queue_attributes(self, p: Params, c: Caller) -> Result:
+        await self.engine.admin.set_attributes(queue_from_url(p["QueueUrl"]), p["Attributes"])
+        return {}
+
+    async def purge_queue(self, p: Params, c: Caller) -> Result:
+        await self.engine.admin.purge(queue_from_url(p["QueueUrl"]))
+        return {}
+
+    async def tag_queue(self, p: Params, c: Caller) -> Result:
+        await self.engine.admin.tag_queue(queue_from_url(p["QueueUrl"]), p["Tags"])
+        return {}
+
+    async def untag_queue(self, p: Params, c: Caller) -> Result:
+        await self.engine.admin.untag_queue(queue_from_url(p["QueueUrl"]), p["TagKeys"])
+        return {}
+
+    async def list_queue_tags(self, p: Params, c: Caller) -> Result:
+        tags = await self.engine.admin.list_tags(queue_from_url(p["QueueUrl"]))
+        return {"Tags": tags} if tags else {}
+
+    async def list_dead_letter_source_queues(self, p: Params, c: Caller) -> Result:
+        ref = queue_from_url(p["QueueUrl"])
+        names = await self.engine.admin.list_dead_letter_source_queues(ref)
+        return {"queueUrls": [_queue_url(c, QueueRef(ref.account, n)) for n in names]}
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def send_message(self, p: Params, c: Caller) -> Result:
+        _check_standard(p)
+        res = await self.engine.queues.send(queue_from_url(p["QueueUrl"]), _send_entry(p),
+                                            sender_id=c.sender_id)
+        return _sent(res)
+
+    async def send_message_batch(self, p: Params, c: Caller) -> Result:
+        entries = p.get("Entries") or []
+        for e in entries:
+            _check_standard(e)
+        res = await self.engine.queues.send_batch(
+            queue_from_url(p["QueueUrl"]), [_send_entry(e, e.get("Id", "")) for e in entries],
+            sender_id=c.sender_id)
+        return {"Successful": [{"Id": i, **_sent(r)} for i, r in res.successful.items()],
+                "Failed": [_failed(f) for f in res.failed]}
+
+    async def receive_message(self, p: Params, c: Caller) -> Result:
+        system = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
+        msgs = await self.engine.queues.receive(
+            queue_from_url(p["QueueUrl"]),
+            max_messages=p.get("MaxNumberOfMessages") or 1,
+            wait_time_s=p.get("WaitTimeSeconds"),
+            visibility_timeout_s=p.get("VisibilityTimeout"),
+            attribute_names=system,
+            message_attribute_names=p.get("MessageAttributeNames") or [],
+        )
+        return {"Messages": [_message(m) for m in msgs]} if msgs else {}
+
+    async def delete_message(self, p: Params, c: Caller) -> Result:
+        await self.engine.queues.delete(queue_from_url(p["QueueUrl"]), p["ReceiptHandle"])
+        return {}
+
+    async def delete_message_batch(self, p: Params, c: Caller) -> Result:
+        entries = [(e.get("Id", ""), e.get("ReceiptHandle", "")) for e in p.get("Entries") or []]
+        res = await self.engine.queues.delete_batch(queue_from_url(p["QueueUrl"]), entries)
+        return {"Successful": [{"Id": i} for i in res.successful],
+                "Failed": [_failed(f) for f in res.failed]}
+
+    async def change_message_visibility(self, p: Params, c: Caller) -> Result:
+        await self.engine.queues.change_visibility(
+            queue_from_url(p["QueueUrl"]), p["ReceiptHandle"], p["VisibilityTimeout"])
+        return {}
+
+    async def change_message_visibility_batch(self, p: Params, c: Caller) -> Result:
+        entries = [(e.get("Id", ""), e.get("ReceiptHandle", ""), e.get("VisibilityTimeout", 0))
+                   for e in p.get("Entries") or []]
+        res = await self.engine.queues.change_visibility_batch(
+            queue_from_url(p["QueueUrl"]), entries)
+        return {"Successful": [{"Id": i} for i in res.successful],
+                "Failed": [_failed(f) for f in res.failed]}
+
+
+_HANDLERS: Mapping[str, Handler] = {
+    "CreateQueue": SqsActions.create_queue,
+    "DeleteQueue": SqsActions.delete_queue,
+    "GetQueueUrl": SqsActions.get_queue_url,
+    "ListQueues": SqsActions.list_queues,
+    "GetQueueAttributes": SqsActions.get_queue_attributes,
+    "SetQueueAttributes": SqsActions.set_queue_attributes,
+    "PurgeQueue": SqsActions.purge_queue,
+    "TagQueue": SqsActions.tag_queue,
+    "UntagQueue": SqsActions.untag_queue,
+    "ListQueueTags": SqsActions.list_queue_tags,
+    "ListDeadLetterSourceQueues": SqsActions.list_dead_letter_source_queues,
+    "SendMessage": SqsActions.send_message,
+    "SendMessageBatch": SqsActions.send_message_batch,
+    "ReceiveMessage": SqsActions.receive_message,
+    "DeleteMessage": SqsActions.delete_message,
+    "DeleteMessageBatch": SqsActions.delete_message_batch,
+    "ChangeMessageVisibility": SqsActions.change_message_visibility,
+    "ChangeMessageVisibilityBatch": SqsActions.change_message_visibility_batch,
+}
