@@ -1,0 +1,43 @@
+"""``python -m loadtest <benchmark> [options]``; ``./dev bench <benchmark>`` runs this.
+
+Benchmarks (one module each, registering a sub-command):
+
+* ``queues``  SQS standard-queue throughput, latency, memory and long-poll wake-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from loadtest import queues
+
+#: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
+BENCHMARKS = (queues,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest",
+        description="Redcurrent benchmarks (see loadtest/README.md).")
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for module in BENCHMARKS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv[1:]
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
