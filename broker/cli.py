@@ -14,11 +14,12 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from broker import errors
-from broker.config import Settings
+from broker.config import Settings, environment
 from broker.demo import run_demo
 from broker.embedded import RedisServerNotFound
 from broker.runtime import redis_url
 from broker.sdk import Client
+from broker.serve import configure_logging, serve
 
 RET_OK = 0
 RET_BROKER_ERROR = 1
@@ -50,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="embedded Redis + a short tour of queue semantics")
     _common(demo)
+
+    serve = sub.add_parser("serve", help="run the broker server (SQS wire protocols)")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (env BROKER_HOST; 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env BROKER_PORT; 4566)")
+    serve.add_argument("--credentials-file", help="JSON file of SigV4 access keys; turns "
+                       "authentication on (env BROKER_CREDENTIALS_FILE)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                       help="log level; info logs one JSON line per request (env "
+                       "BROKER_LOG_LEVEL; info)")
 
     queue = sub.add_parser("queue", help="manage queues and messages")
     qsub = queue.add_subparsers(dest="action", required=True)
@@ -141,6 +152,14 @@ def _message_json(m: Any) -> dict[str, Any]:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings.resolve(vars(args))
+    if args.command == "serve":
+        configure_logging(settings.log_level)
+        try:
+            await serve(settings, environment(), say=lambda s: print(s, flush=True))
+        except (OSError, ValueError) as exc:
+            print(f"broker: cannot start the server: {exc}", file=sys.stderr)
+            return RET_USAGE if isinstance(exc, ValueError) else RET_RUNTIME
+        return RET_OK
     async with redis_url(settings) as url:
         if args.command == "demo":
             await run_demo(url, say=lambda s: print(s, flush=True))

@@ -66,3 +66,8 @@ class Settings:
             max_connections=int(str(pick("max_connections", DEFAULT_MAX_CONNECTIONS))),
             header_timeout_s=float(str(pick("header_timeout_s", DEFAULT_HEADER_TIMEOUT_S))),
         )
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment (read here and nowhere else)."""
+    return os.environ

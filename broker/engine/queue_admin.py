@@ -190,6 +190,16 @@ class QueueAdmin:
             "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight],
             [clock_arg(self._ctx.clock), self._ctx.limits.purge_interval_ms])
 
+    async def sweep(self, queue: QueueRef, limit: int = 500) -> int:
+        """Drop up to ``limit`` messages past retention; returns how many message numbers
+        were passed (``limit``: there may be more). Sends and receives sweep as they go;
+        the server calls this for queues that see neither."""
+        keys = QueueKeys(queue.account, queue.name)
+        swept = await self._ctx.scripts.call(
+            "sweep", [keys.meta, keys.msgs, keys.avail, keys.inflight],
+            [clock_arg(self._ctx.clock), limit])
+        return int(swept)
+
     async def tag_queue(self, queue: QueueRef, tags: Mapping[str, str]) -> None:
         validation.validate_tags(tags)
         keys = QueueKeys(queue.account, queue.name)

@@ -1,0 +1,264 @@
+"""One AWS API request, end to end: which service and protocol, authentication, decoding,
+the call, and the answer (or the error) rendered as that service renders it.
+
+Services plug in as :class:`Service` records (a codec and an async ``call``), so SQS,
+SNS and Kinesis share one port. Dispatch:
+
+* ``X-Amz-Target: <prefix>.<Operation>``: the JSON protocol of the service with that
+  target prefix (``AmazonSQS``);
+* otherwise the query protocol (form body or query string with ``Action=``): the service
+  named in the SigV4 credential scope, else the first service that has the action.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from broker import errors
+from broker.server.codecs import XML_CONTENT_TYPE, ServiceCodec, query_error_header
+from broker.server.connections import ConnectionGuard
+from broker.server.metrics import Metrics
+from broker.server.sigv4 import Verifier, service_from_authorization
+from broker.server.sqs import Caller
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+Call = Callable[[str, Params, Caller], Awaitable[Result]]
+
+JSON_CONTENT_TYPES: Final = frozenset({"application/x-amz-json-1.0",
+                                       "application/x-amz-json-1.1", "application/json"})
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+_INTERNAL: Final = "We encountered an internal error. Please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One AWS service the server speaks."""
+
+    name: str
+    """Its SigV4 signing name (``sqs``), also its label in metrics and logs."""
+    codec: ServiceCodec
+    call: Call
+    """Runs one operation: ``await call("SendMessage", params, caller)``."""
+    json_error_prefix: str = ""
+    """Namespace of ``__type`` in JSON errors (``com.amazonaws.sqs``); empty: bare codes."""
+    query_compatible: bool = False
+    """Send ``x-amzn-query-error`` with JSON errors (SQS), so SDKs see the classic codes."""
+    queue_url_from_path: bool = False
+    """Query requests posted to a queue URL take their ``QueueUrl`` from the path."""
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """What the access log and the metrics learn about one request."""
+
+    request_id: str
+    protocol: str = "query"
+    service: Service | None = None
+    action: str = "-"
+    account: str = "-"
+    code: str = "OK"
+
+
+class Gateway:
+    """Turns HTTP requests into service calls; see the module docstring."""
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        *,
+        default_account: str,
+        verifier: Verifier | None,
+        metrics: Metrics,
+        guard: ConnectionGuard | None = None,
+        max_body_bytes: int,
+        access_log: logging.Logger,
+    ) -> None:
+        if not services:
+            raise ValueError("a gateway needs at least one service")
+        self._services = list(services)
+        self._by_target = {s.codec.target_prefix: s for s in services if s.codec.target_prefix}
+        self._by_name = {s.name: s for s in services}
+        self._default_account = default_account
+        self._verifier = verifier
+        self._metrics = metrics
+        self._guard = guard
+        self._max_body_bytes = max_body_bytes
+        self._log = access_log
+        self._required: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        ex = _Exchange(request_id=str(uuid.uuid4()))
+        if self._guard is not None:
+            self._guard.request_started(request.transport)
+        try:
+            response = await self._answer(request, ex)
+        except errors.BrokerError as exc:
+            ex.code = exc.wire_code()
+            response = self._error(ex, exc)
+        except Exception:
+            self._log.exception("internal error", extra={"request_id": ex.request_id})
+            internal = errors.ServiceError(_INTERNAL)
+            ex.code = internal.code
+            response = self._error(ex, internal)
+        finally:
+            if self._guard is not None:
+                self._guard.request_finished(request.transport)
+        elapsed = time.perf_counter() - started
+        service = ex.service.name if ex.service else "-"
+        self._metrics.observe(service, ex.action, ex.code, elapsed)
+        if self._log.isEnabledFor(logging.INFO):
+            self._log.info(json.dumps({
+                "request_id": ex.request_id, "remote": request.remote, "service": service,
+                "protocol": ex.protocol, "action": ex.action, "account": ex.account,
+                "status": response.status, "code": ex.code, "ms": round(elapsed * 1000, 3),
+            }, separators=(",", ":")))
+        return response
+
+    # --- one request --------------------------------------------------------------------
+
+    async def _answer(self, request: web.Request, ex: _Exchange) -> web.Response:
+        target = request.headers.get("X-Amz-Target")
+        if target is not None:
+            ex.protocol = "json"
+        body = await self._body(request)
+        if target is not None:
+            return await self._json(request, ex, target, body)
+        return await self._query(request, ex, body)
+
+    async def _json(self, request: web.Request, ex: _Exchange, target: str,
+                    body: bytes) -> web.Response:
+        prefix = target.rpartition(".")[0]
+        service = ex.service = self._by_target.get(prefix)
+        if service is None:
+            raise errors.UnknownOperationException(
+                f"X-Amz-Target {target!r} names no operation of this endpoint.")
+        operation = service.codec.operation_for_target(target).name
+        ex.action = operation
+        if request.content_type not in JSON_CONTENT_TYPES:
+            raise errors.SerializationException(
+                f"Content-Type {request.content_type or '(none)'!r} is not supported for "
+                f"X-Amz-Target requests; use {service.codec.json_content_type}.")
+        caller = self._authenticate(request, body, ex)
+        params = service.codec.decode_json(operation, body)
+        self._require(service, operation, params)
+        result = await service.call(operation, params, caller)
+        return web.Response(
+            body=service.codec.encode_json(operation, result),
+            headers={"Content-Type": service.codec.json_content_type or "application/json",
+                     "x-amzn-RequestId": ex.request_id})
+
+    async def _query(self, request: web.Request, ex: _Exchange, body: bytes) -> web.Response:
+        form = self._form(request, body)
+        action = form.get("Action", "")
+        service = ex.service = self._service_for_action(request, action)
+        operation = service.codec.operation(action, "query").name
+        ex.action = operation
+        caller = self._authenticate(request, body, ex)
+        params = service.codec.decode_query(operation, form)
+        if service.queue_url_from_path and "QueueUrl" not in params:
+            parts = [p for p in request.path.split("/") if p]
+            if len(parts) == 2:
+                params["QueueUrl"] = f"{caller.base_url}/{parts[0]}/{parts[1]}"
+        self._require(service, operation, params)
+        result = await service.call(operation, params, caller)
+        return web.Response(
+            body=service.codec.encode_query_response(operation, result, ex.request_id),
+            headers={"Content-Type": XML_CONTENT_TYPE, "x-amzn-RequestId": ex.request_id})
+
+    async def _body(self, request: web.Request) -> bytes:
+        length = request.content_length
+        if length is not None and length > self._max_body_bytes:
+            raise errors.RequestEntityTooLarge(
+                f"Request body of {length} bytes exceeds the limit of "
+                f"{self._max_body_bytes} bytes.")
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise errors.RequestEntityTooLarge(
+                f"Request body exceeds the limit of {self._max_body_bytes} bytes.") from exc
+
+    @staticmethod
+    def _form(request: web.Request, body: bytes) -> dict[str, str]:
+        """Query string and form body fields (the body wins), strictly parsed."""
+        fields: dict[str, str] = {}
+        sources = [request.rel_url.raw_query_string]
+        if body and request.method == "POST":
+            if request.content_type not in (FORM_CONTENT_TYPE, ""):
+                raise errors.MissingAction(
+                    f"The request has Content-Type {request.content_type!r} and no "
+                    f"X-Amz-Target; send form fields ({FORM_CONTENT_TYPE}) with an Action.")
+            try:
+                sources.append(body.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise errors.MalformedQueryString(
+                    "The request body is not UTF-8 encoded form data.") from exc
+        for source in sources:
+            if not source:
+                continue
+            try:
+                pairs = parse_qsl(source, keep_blank_values=True, strict_parsing=True,
+                                  errors="strict", max_num_fields=10_000)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise errors.MalformedQueryString(
+                    f"The query string or form body is malformed: {exc}") from exc
+            fields.update(pairs)
+        return fields
+
+    def _service_for_action(self, request: web.Request, action: str) -> Service:
+        name = service_from_authorization(request.headers, request.rel_url.raw_query_string)
+        if name is not None and name in self._by_name:
+            return self._by_name[name]
+        for service in self._services:
+            if action in service.codec.service_model.operation_names:
+                return service
+        return self._services[0]  # renders MissingAction / InvalidAction
+
+    def _authenticate(self, request: web.Request, body: bytes, ex: _Exchange) -> Caller:
+        base_url = f"{request.scheme}://{request.host}"
+        if self._verifier is None:
+            ex.account = self._default_account
+            return Caller(self._default_account, self._default_account, base_url)
+        raw_path = request.raw_path.partition("?")[0]
+        credential = self._verifier.verify(
+            request.method, raw_path, request.rel_url.raw_query_string, request.headers, body)
+        ex.account = credential.account_id
+        return Caller(credential.account_id, credential.access_key_id, base_url)
+
+    def _require(self, service: Service, operation: str, params: Mapping[str, Any]) -> None:
+        key = (service.name, operation)
+        required = self._required.get(key)
+        if required is None:
+            shape = service.codec.operation(operation).input_shape
+            required = self._required[key] = tuple(getattr(shape, "required_members", ()))
+        for name in required:
+            if params.get(name) is None:
+                raise errors.MissingParameter(f"The request must contain the parameter {name}.")
+
+    # --- errors -------------------------------------------------------------------------
+
+    def _error(self, ex: _Exchange, exc: errors.BrokerError) -> web.Response:
+        service = ex.service or self._services[0]
+        headers = {"x-amzn-RequestId": ex.request_id}
+        message = exc.message or exc.code
+        if ex.protocol == "json":
+            headers["Content-Type"] = service.codec.json_content_type or "application/json"
+            if service.query_compatible:
+                headers["x-amzn-query-error"] = query_error_header(exc.wire_code(),
+                                                                   exc.sender_fault)
+            body = ServiceCodec.encode_json_error(exc.code, message, service.json_error_prefix)
+        else:
+            headers["Content-Type"] = XML_CONTENT_TYPE
+            body = service.codec.encode_query_error(exc.wire_code(), message, exc.sender_fault,
+                                                    ex.request_id)
+        return web.Response(status=exc.http_status, body=body, headers=headers)
