@@ -6,6 +6,7 @@ No Redis mocks. Locally, a missing ``redis-server`` skips the Redis-backed tests
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from broker.engine import Engine, Limits, ManualClock
 from broker.sdk import Client
+from tests.broker_servers import serving
 from tests.redis_servers import LocalCluster, redis_server_available, start_standalone
 
 #: limits small enough to test without waiting for AWS's real cool-downs
@@ -100,13 +102,36 @@ async def clocked_engine(redis_url: str, clock: ManualClock) -> AsyncIterator[En
         yield eng
 
 
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Client]:
-    async with Client(redis_url, limits=TEST_LIMITS) as c:
+@pytest.fixture(params=["engine", pytest.param("http", marks=pytest.mark.http)])
+def transport(request: pytest.FixtureRequest) -> str:
+    """How the SDK reaches the queues: in-process engine, or HTTP to a broker server."""
+    return str(request.param)
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(redis_url: str, transport: str, clock: ManualClock | None
+                     ) -> AsyncIterator[Client]:
+    if transport == "engine":
+        async with Client(redis_url, clock=clock, limits=TEST_LIMITS) as c:
+            yield c
+        return
+    async with (
+        serving(redis_url, clock=clock, limits=TEST_LIMITS) as server,
+        Client(server.url) as c,
+    ):
         yield c
 
 
 @pytest.fixture
-async def clocked_client(redis_url: str, clock: ManualClock) -> AsyncIterator[Client]:
-    async with Client(redis_url, clock=clock, limits=TEST_LIMITS) as c:
+async def client(redis_url: str, transport: str) -> AsyncIterator[Client]:
+    """The SDK, once per topology and per transport (engine, http)."""
+    async with sdk_client(redis_url, transport, None) as c:
+        yield c
+
+
+@pytest.fixture
+async def clocked_client(redis_url: str, transport: str, clock: ManualClock
+                         ) -> AsyncIterator[Client]:
+    """The SDK on virtual time (over HTTP the server's engine shares the clock)."""
+    async with sdk_client(redis_url, transport, clock) as c:
         yield c

@@ -8,6 +8,7 @@ as the same ``broker.errors`` classes the in-process engine raises.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -111,7 +112,8 @@ class HttpTransport:
         if self._signer is not None:
             headers.update(self._signer.headers("POST", self._endpoint + "/", headers, body))
         try:
-            async with self._session.post(self._endpoint + "/", data=body,
+            # (a BytesIO, not bytes: aiohttp warns about large raw bodies)
+            async with self._session.post(self._endpoint + "/", data=io.BytesIO(body),
                                           headers=headers) as resp:
                 text = await resp.read()
                 if resp.status == 200:

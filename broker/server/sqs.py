@@ -182,7 +182,7 @@ class SqsActions:
         system = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
         msgs = await self.engine.queues.receive(
             queue_from_url(p["QueueUrl"]),
-            max_messages=p.get("MaxNumberOfMessages") or 1,
+            max_messages=1 if p.get("MaxNumberOfMessages") is None else p["MaxNumberOfMessages"],
             wait_time_s=p.get("WaitTimeSeconds"),
             visibility_timeout_s=p.get("VisibilityTimeout"),
             attribute_names=system,

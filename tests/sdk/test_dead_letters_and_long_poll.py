@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from broker import Client, ManualClock
+from broker.engine import Engine
 
 
 async def test_message_moves_to_dlq_past_max_receive_count(
@@ -106,12 +107,13 @@ async def test_interrupted_dlq_move_is_finished_by_the_next_receive(
     await src.receive()
     clock.advance(11)
     # Do only the first half of a receive (the script), as a crashed receiver would.
-    engine = clocked_client.transport.engine  # type: ignore[attr-defined]
+    # (A separate engine on the same Redis, so this works over either transport.)
     keys = QueueKeys(src.ref.account, src.ref.name)
-    scripts: Scripts = engine.scripts
-    reply = await scripts.call(
-        "receive", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout,
-                    keys.waiters], [str(clock.now_ms()), 10, "", "", 0, 1000])
+    async with Engine.from_url(redis_url, clock=clock) as engine:
+        scripts: Scripts = engine.scripts
+        reply = await scripts.call(
+            "receive", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout,
+                        keys.waiters], [str(clock.now_ms()), 10, "", "", 0, 1000])
     assert reply[2] == [] and len(reply[3]) == 2
     assert await dlq.receive() == []
     assert await src.receive() == []  # finishes the move
