@@ -15,7 +15,7 @@ from typing import Any
 
 from broker import errors
 from broker.config import Settings, environment
-from broker.demo import run_demo
+from broker.demo import run_demo_stack
 from broker.embedded import RedisServerNotFound
 from broker.runtime import redis_url
 from broker.sdk import Client
@@ -160,13 +160,14 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"broker: cannot start the server: {exc}", file=sys.stderr)
             return RET_USAGE if isinstance(exc, ValueError) else RET_RUNTIME
         return RET_OK
-    async with redis_url(settings) as url:
-        if args.command == "demo":
-            await run_demo(url, say=lambda s: print(s, flush=True))
-            return RET_OK
-        async with Client(url, account_id=settings.account_id,
-                          region=settings.region) as client:
-            await _queue_command(args, client)
+    if args.command == "demo":
+        await run_demo_stack(settings, say=lambda s: print(s, flush=True))
+        return RET_OK
+    async with (
+        redis_url(settings) as url,
+        Client(url, account_id=settings.account_id, region=settings.region) as client,
+    ):
+        await _queue_command(args, client)
     return RET_OK
 
 

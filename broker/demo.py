@@ -6,8 +6,28 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from broker.config import Settings
+from broker.engine import Engine, Identity
+from broker.runtime import redis_url
 from broker.sdk import Client, message
+from broker.server.app import BrokerServer
+
+
+async def run_demo_stack(settings: Settings, say: Callable[[str], None] = print) -> None:
+    """The main job: Redis (embedded unless configured), a broker server on a free port,
+    and the demo run through it over HTTP, as any AWS SDK would talk to it."""
+    identity = Identity(region=settings.region, account_id=settings.account_id)
+    async with (
+        redis_url(settings) as url,
+        Engine.from_url(url, identity=identity) as engine,
+        BrokerServer(engine, replace(settings, port=0)) as server,
+    ):
+        say(f"broker serving {server.url} on {url.rpartition('@')[2]}")
+        await run_demo(server.url, say)
+        say(f"done. boto3 and the aws CLI work against `broker serve` the same way, e.g. "
+            f"aws sqs list-queues --endpoint-url http://127.0.0.1:{settings.port}")
 
 
 async def run_demo(url: str, say: Callable[[str], None] = print) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.broker_servers import serving_in_thread
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -15,10 +17,20 @@ def python_blocks() -> list[str]:
 
 
 def test_sdk_example_runs(plain_url: str) -> None:
-    [example] = python_blocks()
+    example = python_blocks()[0]
     code = example.replace("redis://localhost:6379", plain_url)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert "plain text body" in r.stdout and "QueueDoesNotExist" in r.stdout
     assert "order 9" in r.stdout
+
+
+def test_boto3_example_runs(plain_url: str) -> None:
+    example = python_blocks()[1]
+    with serving_in_thread(plain_url) as server:
+        code = example.replace("http://localhost:4566", server.url)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["invoice 1 acme", "AWS.SimpleQueueService.NonExistentQueue"]
