@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from broker.config import Settings
 from broker.engine import Engine, Identity
 from broker.runtime import redis_url
+from broker.server.access_log import LOGGER as ACCESS_LOGGER
 from broker.server.app import BrokerServer
 from broker.server.credentials import CredentialStore
 
@@ -34,8 +35,14 @@ def load_credentials(settings: Settings, env: Mapping[str, str]) -> CredentialSt
 
 
 def configure_logging(level: str) -> None:
+    """Logs to stderr; the access log as bare JSON lines (each carries its own time)."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    access = logging.getLogger(ACCESS_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.propagate = False
 
 
 async def serve(settings: Settings, env: Mapping[str, str], *,

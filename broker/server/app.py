@@ -17,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any
 
 import botocore.session
 from aiohttp import web
 
 from broker.config import Settings
 from broker.engine import Engine
+from broker.server.access_log import AccessLog
 from broker.server.codecs import ServiceCodec
 from broker.server.connections import ConnectionGuard
 from broker.server.credentials import CredentialStore
@@ -33,13 +36,11 @@ from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier
 from broker.server.sqs import SqsActions
 
-ACCESS_LOGGER = "broker.access"
 #: how long close() lets in-flight requests (long polls included) finish
 SHUTDOWN_GRACE_S = 25.0
 
 
-def sqs_service(engine: Engine, session: botocore.session.Session) -> Service:
-    actions = SqsActions(engine)
+def sqs_service(actions: SqsActions, session: botocore.session.Session) -> Service:
     return Service(
         name="sqs",
         codec=ServiceCodec(session.get_service_model("sqs")),
@@ -66,18 +67,21 @@ class BrokerServer:
         self.metrics = Metrics()
         self.guard = ConnectionGuard(settings.max_connections, settings.header_timeout_s)
         session = botocore.session.get_session()
+        self.access_log = AccessLog()
+        self.sqs = SqsActions(engine)
         self.gateway = Gateway(
-            [sqs_service(engine, session)],
+            [sqs_service(self.sqs, session)],
             default_account=settings.account_id,
             verifier=Verifier(self.credentials) if self.credentials else None,
             metrics=self.metrics,
-            guard=self.guard,
             max_body_bytes=settings.max_body_bytes,
-            access_log=logging.getLogger(ACCESS_LOGGER),
+            access_log=self.access_log,
         )
         self.housekeeper = Housekeeper(engine, self.accounts)
-        self._runner: web.AppRunner | None = None
+        self._http: web.Server | None = None
         self._server: asyncio.Server | None = None
+        self._pages: dict[str, Callable[[web.BaseRequest], Awaitable[web.Response]]] = {
+            "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics}
         self._closed = asyncio.Event()
         self.port = settings.port
 
@@ -93,34 +97,38 @@ class BrokerServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
-    def _app(self) -> web.Application:
-        # The gateway reads bodies itself (and answers 413 in AWS's shape); aiohttp's own
-        # limit is set above ours so it never answers first.
-        app = web.Application(client_max_size=self.settings.max_body_bytes + 1)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_route("*", "/{tail:.*}", self.gateway.handle)
-        return app
+    def _request(self, message: Any, payload: Any, protocol: Any, writer: Any,
+                 task: asyncio.Task[None]) -> web.BaseRequest:
+        # The gateway checks body sizes itself (and answers 413 in AWS's shape); aiohttp's
+        # own limit is set above ours so it never answers first.
+        return web.BaseRequest(message, payload, protocol, writer, task,
+                               asyncio.get_running_loop(),
+                               client_max_size=self.settings.max_body_bytes + 1)
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        transport = request.transport
+        self.guard.request_started(transport)
+        try:
+            if request.method == "GET":
+                page = self._pages.get(request.path)
+                if page is not None:
+                    return await page(request)
+            return await self.gateway.handle(request)
+        finally:
+            self.guard.request_finished(transport)
 
     async def start(self) -> None:
-        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False,
-                               keepalive_timeout=75.0, max_line_size=16384,
-                               max_field_size=16384)
-        await runner.setup()
-        self._runner = runner
+        # aiohttp's low-level server: no router or middleware on the hot path
+        http = web.Server(self._route, request_factory=self._request, access_log=None,
+                          keepalive_timeout=75.0, max_line_size=16384, max_field_size=16384)
         loop = asyncio.get_running_loop()
-        factory = self.guard.factory(runner.server)  # type: ignore[arg-type]
-        try:
-            self._server = await loop.create_server(
-                factory, self.settings.host, self.settings.port, reuse_address=True,
-                backlog=1024)
-        except BaseException:
-            await runner.cleanup()
-            self._runner = None
-            raise
+        self._server = await loop.create_server(
+            self.guard.factory(http), self.settings.host, self.settings.port,
+            reuse_address=True, backlog=1024)
+        self._http = http
         sock: socket.socket = self._server.sockets[0]
         self.port = sock.getsockname()[1]
+        self.guard.start()
         self.housekeeper.start()
 
     async def close(self) -> None:
@@ -128,11 +136,12 @@ class BrokerServer:
         await self.housekeeper.close()
         if self._server is not None:
             self._server.close()
-        if self._runner is not None:
-            if self._runner.server is not None:
-                await self._runner.server.shutdown(SHUTDOWN_GRACE_S)
-            await self._runner.cleanup()
-            self._runner = None
+        if self._http is not None:
+            await self._http.shutdown(SHUTDOWN_GRACE_S)
+            self._http = None
+        await self.guard.close()
+        await self.sqs.sends.close()
+        self.access_log.flush()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -153,15 +162,15 @@ class BrokerServer:
 
     # --- operations endpoints -----------------------------------------------------------
 
-    async def _healthz(self, request: web.Request) -> web.Response:
+    async def _healthz(self, request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok\n")
 
-    async def _readyz(self, request: web.Request) -> web.Response:
+    async def _readyz(self, request: web.BaseRequest) -> web.Response:
         if await self.engine.ping():
             return web.Response(text="ready\n")
         return web.Response(status=503, text="redis unreachable or functions not loaded\n")
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: web.BaseRequest) -> web.Response:
         try:
             await self.metrics.refresh_queues(self.engine, self.accounts)
         except Exception:  # Redis down: still serve the request counters

@@ -2,15 +2,19 @@
 to send its request headers.
 
 aiohttp has no header timeout of its own, so each connection's protocol is wrapped in a
-:class:`GuardedProtocol` that closes the connection when no request has started within
-``header_timeout_s`` of connecting (or of the previous response). The request handler
-marks the start and end of each request with :meth:`ConnectionGuard.request_started` /
-:meth:`ConnectionGuard.request_finished`.
+:class:`GuardedProtocol` that counts it and notes when a request began to arrive (the
+connection opened, or its first bytes came in after the previous response). The request
+handler marks each request's start and end (:meth:`ConnectionGuard.request_started` /
+:meth:`request_finished`); one watchdog task closes connections whose request has been
+arriving for longer than ``header_timeout_s`` without starting (a slow-loris client
+dribbling a request line, or a client that connects and sends nothing). Idle keep-alive
+connections are aiohttp's business (``keepalive_timeout``). No per-request timers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -21,16 +25,18 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
 
 
 class ConnectionGuard:
-    """Counts connections and owns their header timers; one per server."""
+    """Counts connections and closes stalled ones; one per server. ``start()`` its watchdog
+    in the running loop, ``await close()`` it."""
 
     def __init__(self, max_connections: int, header_timeout_s: float) -> None:
         self.max_connections = max_connections
         self.header_timeout_s = header_timeout_s
         self._open: dict[asyncio.BaseTransport, GuardedProtocol] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self.refused = 0
         """Connections turned away because ``max_connections`` were open."""
         self.timed_out = 0
-        """Connections closed because their request headers did not arrive in time."""
+        """Connections closed because no request arrived in time."""
 
     @property
     def open_connections(self) -> int:
@@ -40,15 +46,40 @@ class ConnectionGuard:
         """A protocol factory for ``loop.create_server`` wrapping aiohttp's."""
         return lambda: GuardedProtocol(self, inner())
 
+    def start(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._watch(), name="redcurrent-connection-watchdog")
+
+    async def close(self) -> None:
+        task, self._watchdog = self._watchdog, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def request_started(self, transport: asyncio.BaseTransport | None) -> None:
         guarded = self._open.get(transport) if transport is not None else None
         if guarded is not None:
-            guarded.stop_timer()
+            guarded.busy += 1
+            guarded.arriving_since = None
 
     def request_finished(self, transport: asyncio.BaseTransport | None) -> None:
         guarded = self._open.get(transport) if transport is not None else None
         if guarded is not None:
-            guarded.start_timer()
+            guarded.busy -= 1
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = max(0.05, min(1.0, self.header_timeout_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            deadline = loop.time() - self.header_timeout_s
+            for guarded in list(self._open.values()):
+                since = guarded.arriving_since
+                if guarded.busy == 0 and since is not None and since < deadline:
+                    self.timed_out += 1
+                    guarded.close()
 
     def _admit(self, transport: asyncio.BaseTransport, protocol: GuardedProtocol) -> bool:
         if len(self._open) >= self.max_connections:
@@ -63,14 +94,18 @@ class ConnectionGuard:
 
 
 class GuardedProtocol(asyncio.Protocol):
-    """Delegates to aiohttp's request handler; adds the limit and the header timer."""
+    """Delegates to aiohttp's request handler; adds the limit and the arrival clock."""
 
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self._guard = guard
         self._inner = inner
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._admitted = False
+        self.loop = asyncio.get_running_loop()
+        self.busy = 0
+        """Requests of this connection being handled now."""
+        self.arriving_since: float | None = self.loop.time()
+        """When the request now arriving began to (None: none is arriving)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one
@@ -81,33 +116,21 @@ class GuardedProtocol(asyncio.Protocol):
             return
         self._admitted = True
         self._inner.connection_made(transport)
-        self.start_timer()
 
-    def start_timer(self) -> None:
-        self.stop_timer()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._guard.header_timeout_s, self._expire)
-
-    def stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
+    def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
-            self._guard.timed_out += 1
             self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._admitted:
+            if self.busy == 0 and self.arriving_since is None:
+                self.arriving_since = self.loop.time()
             self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received() if self._admitted else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.stop_timer()
         self._guard._forget(self._transport)
         if self._admitted:
             self._inner.connection_lost(exc)

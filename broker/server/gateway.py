@@ -12,8 +12,8 @@ SNS and Kinesis share one port. Dispatch:
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from broker import errors
+from broker.server.access_log import AccessLog
 from broker.server.codecs import XML_CONTENT_TYPE, ServiceCodec, query_error_header
-from broker.server.connections import ConnectionGuard
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier, service_from_authorization
 from broker.server.sqs import Caller
@@ -38,6 +38,23 @@ JSON_CONTENT_TYPES: Final = frozenset({"application/x-amz-json-1.0",
                                        "application/x-amz-json-1.1", "application/json"})
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 _INTERNAL: Final = "We encountered an internal error. Please try again."
+
+log = logging.getLogger(__name__)
+#: a '%' that does not start a percent-escape (``parse_qsl`` would keep it literally)
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+class RequestIds:
+    """UUID-shaped request ids, unique per server: a random prefix drawn at start-up and a
+    counter (a fresh uuid4 per request costs more than the rest of the id handling)."""
+
+    def __init__(self) -> None:
+        self._prefix = str(uuid.uuid4())[:24]
+        self._n = 0
+
+    def next(self) -> str:
+        self._n += 1
+        return f"{self._prefix}{self._n & 0xFFFFFFFFFFFF:012x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +96,8 @@ class Gateway:
         default_account: str,
         verifier: Verifier | None,
         metrics: Metrics,
-        guard: ConnectionGuard | None = None,
         max_body_bytes: int,
-        access_log: logging.Logger,
+        access_log: AccessLog,
     ) -> None:
         if not services:
             raise ValueError("a gateway needs at least one service")
@@ -91,43 +107,37 @@ class Gateway:
         self._default_account = default_account
         self._verifier = verifier
         self._metrics = metrics
-        self._guard = guard
         self._max_body_bytes = max_body_bytes
-        self._log = access_log
+        self._access = access_log
         self._required: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._request_ids = RequestIds()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        ex = _Exchange(request_id=str(uuid.uuid4()))
-        if self._guard is not None:
-            self._guard.request_started(request.transport)
+        ex = _Exchange(request_id=self._request_ids.next())
         try:
             response = await self._answer(request, ex)
         except errors.BrokerError as exc:
             ex.code = exc.wire_code()
             response = self._error(ex, exc)
         except Exception:
-            self._log.exception("internal error", extra={"request_id": ex.request_id})
+            log.exception("internal error (request %s)", ex.request_id)
             internal = errors.ServiceError(_INTERNAL)
             ex.code = internal.code
             response = self._error(ex, internal)
-        finally:
-            if self._guard is not None:
-                self._guard.request_finished(request.transport)
         elapsed = time.perf_counter() - started
         service = ex.service.name if ex.service else "-"
         self._metrics.observe(service, ex.action, ex.code, elapsed)
-        if self._log.isEnabledFor(logging.INFO):
-            self._log.info(json.dumps({
-                "request_id": ex.request_id, "remote": request.remote, "service": service,
-                "protocol": ex.protocol, "action": ex.action, "account": ex.account,
-                "status": response.status, "code": ex.code, "ms": round(elapsed * 1000, 3),
-            }, separators=(",", ":")))
+        if self._access.enabled:
+            self._access.record(
+                request_id=ex.request_id, remote=request.remote, service=service,
+                protocol=ex.protocol, action=ex.action, account=ex.account,
+                status=response.status, code=ex.code, seconds=elapsed)
         return response
 
     # --- one request --------------------------------------------------------------------
 
-    async def _answer(self, request: web.Request, ex: _Exchange) -> web.Response:
+    async def _answer(self, request: web.BaseRequest, ex: _Exchange) -> web.Response:
         target = request.headers.get("X-Amz-Target")
         if target is not None:
             ex.protocol = "json"
@@ -136,7 +146,7 @@ class Gateway:
             return await self._json(request, ex, target, body)
         return await self._query(request, ex, body)
 
-    async def _json(self, request: web.Request, ex: _Exchange, target: str,
+    async def _json(self, request: web.BaseRequest, ex: _Exchange, target: str,
                     body: bytes) -> web.Response:
         prefix = target.rpartition(".")[0]
         service = ex.service = self._by_target.get(prefix)
@@ -158,7 +168,7 @@ class Gateway:
             headers={"Content-Type": service.codec.json_content_type or "application/json",
                      "x-amzn-RequestId": ex.request_id})
 
-    async def _query(self, request: web.Request, ex: _Exchange, body: bytes) -> web.Response:
+    async def _query(self, request: web.BaseRequest, ex: _Exchange, body: bytes) -> web.Response:
         form = self._form(request, body)
         action = form.get("Action", "")
         service = ex.service = self._service_for_action(request, action)
@@ -176,7 +186,7 @@ class Gateway:
             body=service.codec.encode_query_response(operation, result, ex.request_id),
             headers={"Content-Type": XML_CONTENT_TYPE, "x-amzn-RequestId": ex.request_id})
 
-    async def _body(self, request: web.Request) -> bytes:
+    async def _body(self, request: web.BaseRequest) -> bytes:
         length = request.content_length
         if length is not None and length > self._max_body_bytes:
             raise errors.RequestEntityTooLarge(
@@ -189,7 +199,7 @@ class Gateway:
                 f"Request body exceeds the limit of {self._max_body_bytes} bytes.") from exc
 
     @staticmethod
-    def _form(request: web.Request, body: bytes) -> dict[str, str]:
+    def _form(request: web.BaseRequest, body: bytes) -> dict[str, str]:
         """Query string and form body fields (the body wins), strictly parsed."""
         fields: dict[str, str] = {}
         sources = [request.rel_url.raw_query_string]
@@ -206,6 +216,10 @@ class Gateway:
         for source in sources:
             if not source:
                 continue
+            if _BAD_ESCAPE.search(source) is not None:
+                raise errors.MalformedQueryString(
+                    "The query string or form body is malformed: '%' must start a "
+                    "percent-escape of two hexadecimal digits.")
             try:
                 pairs = parse_qsl(source, keep_blank_values=True, strict_parsing=True,
                                   errors="strict", max_num_fields=10_000)
@@ -215,7 +229,7 @@ class Gateway:
             fields.update(pairs)
         return fields
 
-    def _service_for_action(self, request: web.Request, action: str) -> Service:
+    def _service_for_action(self, request: web.BaseRequest, action: str) -> Service:
         name = service_from_authorization(request.headers, request.rel_url.raw_query_string)
         if name is not None and name in self._by_name:
             return self._by_name[name]
@@ -224,7 +238,7 @@ class Gateway:
                 return service
         return self._services[0]  # renders MissingAction / InvalidAction
 
-    def _authenticate(self, request: web.Request, body: bytes, ex: _Exchange) -> Caller:
+    def _authenticate(self, request: web.BaseRequest, body: bytes, ex: _Exchange) -> Caller:
         base_url = f"{request.scheme}://{request.host}"
         if self._verifier is None:
             ex.account = self._default_account

@@ -7,6 +7,8 @@ embedded servers never collide. Queue gauges are refreshed from the engine when
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from broker.engine import Engine
@@ -20,6 +22,7 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 
 class Metrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "redcurrent_requests", "AWS API requests handled, by outcome.",
@@ -45,8 +48,14 @@ class Metrics:
                                  registry=self.registry)
 
     def observe(self, service: str, action: str, code: str, seconds: float) -> None:
-        self.requests.labels(service, action, code).inc()
-        self.latency.labels(service, action).observe(seconds)
+        # labels() costs a lock and a dict build per call: keep the children
+        key = (service, action, code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(service, action, code),
+                                              self.latency.labels(service, action))
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def refresh_queues(self, engine: Engine, accounts: list[str]) -> None:
         """Read every queue's depth into the gauges (stale queues are dropped)."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Engine, SendEntry
+from broker.server.send_coalescer import SendCoalescer
 from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
 
 Params = dict[str, Any]
@@ -94,6 +95,8 @@ class SqsActions:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.sends = SendCoalescer(engine.queues)
+        """Concurrent SendMessage calls to one queue share a Redis call."""
 
     async def handle(self, operation: str, params: Params, caller: Caller) -> Result:
         handler = _HANDLERS.get(operation)
@@ -164,8 +167,7 @@ class SqsActions:
 
     async def send_message(self, p: Params, c: Caller) -> Result:
         _check_standard(p)
-        res = await self.engine.queues.send(queue_from_url(p["QueueUrl"]), _send_entry(p),
-                                            sender_id=c.sender_id)
+        res = await self.sends.send(queue_from_url(p["QueueUrl"]), _send_entry(p), c.sender_id)
         return _sent(res)
 
     async def send_message_batch(self, p: Params, c: Caller) -> Result:
