@@ -36,6 +36,7 @@ class Housekeeper:
         self._accounts = accounts
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.passes = 0
         """Completed passes (for tests and metrics)."""
 
@@ -47,19 +48,23 @@ class Housekeeper:
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
+            # The stop event, not only the cancel: redis-py can swallow a cancellation
+            # that lands inside a command, and the task would sleep on.
+            self._stop.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis away for a moment: try again next pass
                 log.warning("housekeeping pass failed", exc_info=True)
-            await asyncio.sleep(self._interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval_s)
 
     async def run_once(self) -> int:
         """One pass over every queue; returns the message numbers swept past."""
