@@ -12,7 +12,9 @@ every queue script runs unchanged on a cluster)::
                                              equal zset scores keep send order) -> record
                                              msgpack [id, body, sent_ms, receive_count,
                                               first_receive_ms, extra, last_receive_ms,
-                                              dlq_source_arn]
+                                              dlq_source_arn, body_md5]; id and
+                                             body_md5 are 16 raw bytes (records written
+                                             by older versions: 36-char id, no body_md5)
     rc:{q:<account>:<name>}:avail     zset   message number, score = ms it becomes visible
                                              (visible now, or delayed)
     rc:{q:<account>:<name>}:inflight  zset   message number, score = visibility deadline ms
@@ -30,7 +32,7 @@ every queue script runs unchanged on a cluster)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PREFIX = "rc"
 
@@ -41,6 +43,17 @@ class QueueKeys:
 
     account: str
     name: str
+    #: KEYS of send.lua, receive.lua and delete.lua, built once (hot paths)
+    send_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    receive_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    delete_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        meta, msgs, avail, inflight = self.meta, self.msgs, self.avail, self.inflight
+        object.__setattr__(self, "send_keys", (meta, msgs, avail, inflight, self.waiters))
+        object.__setattr__(self, "receive_keys",
+                           (meta, msgs, avail, inflight, self.dlqout, self.waiters))
+        object.__setattr__(self, "delete_keys", (meta, msgs, avail, inflight))
 
     @property
     def tag(self) -> str:

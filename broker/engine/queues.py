@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgpack
 
 from broker import errors
 from broker.engine import md5, validation
@@ -22,6 +24,7 @@ from broker.engine.records import (
     decode_handle,
     encode_handle,
     member,
+    new_message_ids,
     pack_extra,
     unpack_record,
 )
@@ -61,6 +64,26 @@ class SendEntry:
 class Queues:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._keys: dict[QueueRef, QueueKeys] = {}
+        self._selections: dict[tuple[tuple[str, ...], tuple[str, ...]], _Selection] = {}
+
+    def _queue_keys(self, queue: QueueRef) -> QueueKeys:
+        """The queue's keys, built once per queue (the hot paths use them every call)."""
+        keys = self._keys.get(queue)
+        if keys is None:
+            if len(self._keys) >= _CACHE_MAX:
+                self._keys.clear()
+            keys = self._keys[queue] = QueueKeys(queue.account, queue.name)
+        return keys
+
+    def _selection(self, system: Sequence[str], message: Sequence[str]) -> _Selection:
+        key = (tuple(system), tuple(message))
+        select = self._selections.get(key)
+        if select is None:
+            if len(self._selections) >= _CACHE_MAX:
+                self._selections.clear()
+            select = self._selections[key] = _Selection(*key)
+        return select
 
     # -- send ----------------------------------------------------------------------------
 
@@ -104,50 +127,56 @@ class Queues:
         return BatchSendResult(successful=successful, failed=failed)
 
     def _prepare(self, e: SendEntry) -> _Prepared:
-        validation.validate_body(e.body)
+        body = validation.validated_body_bytes(e.body)
         if e.delay_seconds is not None:
             validation.validate_delay(e.delay_seconds, False)
-        validation.validate_message_attributes(e.message_attributes)
+        attrs = e.message_attributes
+        size = len(body)
+        if attrs:
+            validation.validate_message_attributes(attrs)
+            size += validation.message_attributes_size(attrs)
         trace = None
         if e.system_attributes:
             validation.validate_system_attributes_for_send(e.system_attributes)
             trace = e.system_attributes["AWSTraceHeader"]["StringValue"]
-        body = e.body.encode()
-        size = len(body) + validation.message_attributes_size(e.message_attributes)
         return _Prepared(e, body, size, trace)
 
     async def _send_prepared(
         self, queue: QueueRef, items: Sequence[_Prepared], sender_id: str
     ) -> list[SendResult | errors.BrokerError]:
-        keys = QueueKeys(queue.account, queue.name)
+        keys = self._queue_keys(queue)
         sender = sender_id or queue.account
-        args: list[Any] = [clock_arg(self._ctx.clock), keys.wake_channel, len(items)]
-        ids = []
-        for p in items:
-            mid = str(uuid.uuid4())
-            ids.append(mid)
-            delay = "" if p.entry.delay_seconds is None else p.entry.delay_seconds
-            args += [mid, p.body, delay,
-                     pack_extra(p.entry.message_attributes, sender, p.trace), p.size]
+        # The whole batch travels as one msgpack argument (see send.lua): one argument
+        # instead of six per message is much cheaper to frame for redis-py. Packed with
+        # use_bin_type=False, as Redis' cmsgpack does not know the bin types.
+        batch: list[Any] = []
+        ids = new_message_ids(len(items))
+        digests = []
+        for (raw_id, _), p in zip(ids, items, strict=True):
+            digest = hashlib.md5(p.body, usedforsecurity=False).digest()
+            digests.append(digest)
+            e = p.entry
+            batch += (raw_id, p.body, -1 if e.delay_seconds is None else e.delay_seconds,
+                      pack_extra(e.message_attributes, sender, p.trace), p.size, digest)
         reply = await self._ctx.scripts.call(
-            "send", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters], args)
+            "send", keys.send_keys,
+            [clock_arg(self._ctx.clock), keys.wake_channel,
+             msgpack.packb(batch, use_bin_type=False)])
         max_size = int(reply[1])
         out: list[SendResult | errors.BrokerError] = []
-        for mid, p, seq in zip(ids, items, reply[2:], strict=True):
+        for (_, mid), digest, p, seq in zip(ids, digests, items, reply[2:], strict=True):
             if int(seq) == 0:
                 out.append(errors.InvalidParameterValue(
                     f"One or more parameters are invalid. Reason: Message must be shorter "
                     f"than {max_size} bytes."))
                 continue
-            trace_md5 = None
-            if p.trace is not None:
-                trace_md5 = md5.md5_of_message_attributes(p.entry.system_attributes)
+            e = p.entry
             out.append(SendResult(
-                message_id=mid,
-                md5_of_body=md5.md5_of_body(p.entry.body),
-                md5_of_message_attributes=md5.md5_of_message_attributes(
-                    p.entry.message_attributes),
-                md5_of_message_system_attributes=trace_md5,
+                mid, digest.hex(),
+                md5.md5_of_message_attributes(e.message_attributes) if e.message_attributes
+                else None,
+                None if p.trace is None
+                else md5.md5_of_message_attributes(e.system_attributes),
             ))
         return out
 
@@ -161,13 +190,13 @@ class Queues:
         """ReceiveMessage, with long polling when the wait time (given, or the queue's
         ReceiveMessageWaitTimeSeconds) is above zero."""
         validation.validate_receive_params(max_messages, wait_time_s, visibility_timeout_s)
-        keys = QueueKeys(queue.account, queue.name)
-        select = _Selection(attribute_names, message_attribute_names)
+        keys = self._queue_keys(queue)
+        select = self._selection(attribute_names, message_attribute_names)
         wait_ms = None if wait_time_s is None else wait_time_s * 1000
         got, _, wait_ms = await self._receive_once(
             queue, keys, max_messages, visibility_timeout_s, wait_ms)
         if got or wait_ms <= 0:
-            return [self._render(queue, s, r, select) for s, r in got]
+            return self._render(queue, got, select)
         # Long poll: subscribe first, then re-check, so no wake-up can slip in between.
         deadline = time.monotonic() + wait_ms / 1000
         async with self._ctx.wakeups.waiting(keys.wake_channel) as event:
@@ -176,7 +205,7 @@ class Queues:
                 got, next_ms, _ = await self._receive_once(
                     queue, keys, max_messages, visibility_timeout_s, int(remaining * 1000))
                 if got:
-                    return [self._render(queue, s, r, select) for s, r in got]
+                    return self._render(queue, got, select)
                 timeout = min(remaining, SAFETY_POLL_S)
                 if next_ms is not None:
                     timeout = min(timeout, max(next_ms, 1) / 1000)
@@ -193,8 +222,7 @@ class Queues:
         registers this engine as a long-poller. Returns the messages, the ms until the
         next one is due when none (None: nothing pending), and the wait in effect."""
         reply = await self._ctx.scripts.call(
-            "receive",
-            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout, keys.waiters],
+            "receive", keys.receive_keys,
             [clock_arg(self._ctx.clock), max_messages,
              "" if visibility_timeout_s is None else visibility_timeout_s,
              self._ctx.engine_id, "" if wait_ms is None else wait_ms,
@@ -207,19 +235,23 @@ class Queues:
         next_in = None if next_visible < 0 else max(0, next_visible - now)
         return got, next_in, int(reply[4])
 
+    @staticmethod
     def _render(
-        self, queue: QueueRef, seq: int, rec: Record, select: _Selection
-    ) -> ReceivedMessage:
-        attrs = select.message_attributes(rec.message_attributes)
-        return ReceivedMessage(
-            message_id=rec.message_id,
-            receipt_handle=encode_handle(queue, seq, rec.receive_count),
-            body=rec.body,
-            md5_of_body=md5.md5_of_body(rec.body),
-            attributes=select.system_attributes(rec),
-            message_attributes=attrs,
-            md5_of_message_attributes=md5.md5_of_message_attributes(attrs),
-        )
+        queue: QueueRef, got: list[tuple[int, Record]], select: _Selection
+    ) -> list[ReceivedMessage]:
+        out = []
+        for seq, rec in got:
+            attrs = select.message_attributes(rec.message_attributes)
+            out.append(ReceivedMessage(
+                rec.message_id,
+                encode_handle(queue, seq, rec.receive_count),
+                rec.body,
+                rec.md5_of_body,
+                select.system_attributes(rec),
+                attrs,
+                md5.md5_of_message_attributes(attrs) if attrs else None,
+            ))
+        return out
 
     async def _dead_letter(
         self, queue: QueueRef, keys: QueueKeys, moved: list[Any], room: int,
@@ -266,10 +298,9 @@ class Queues:
         """DeleteMessage. A stale handle (the message was received again since) succeeds
         without deleting, as SQS documents."""
         seq, count = decode_handle(queue, receipt_handle)
-        keys = QueueKeys(queue.account, queue.name)
-        await self._ctx.scripts.call(
-            "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight],
-            [1, member(seq), count])
+        keys = self._queue_keys(queue)
+        handles = msgpack.packb([member(seq), _count_arg(count)], use_bin_type=False)
+        await self._ctx.scripts.call("delete", keys.delete_keys, [handles])
 
     async def delete_batch(
         self, queue: QueueRef, entries: Sequence[tuple[str, str]]
@@ -278,12 +309,13 @@ class Queues:
         validation.validate_batch_entry_ids([i for i, _ in entries])
         good, failed = self._decode_entries(queue, entries)
         if good:
-            keys = QueueKeys(queue.account, queue.name)
-            args: list[Any] = [len(good)]
+            keys = self._queue_keys(queue)
+            handles: list[Any] = []
             for _, seq, count in good:
-                args += [member(seq), count]
+                handles += (f"{seq:012d}", _count_arg(count))  # = member(seq)
+            # One msgpack argument, as for send (see delete.lua).
             await self._ctx.scripts.call(
-                "delete", [keys.meta, keys.msgs, keys.avail, keys.inflight], args)
+                "delete", keys.delete_keys, [msgpack.packb(handles, use_bin_type=False)])
         return BatchResult(successful=[i for i, _, _ in good], failed=failed)
 
     async def change_visibility(
@@ -356,8 +388,17 @@ class Queues:
         return good, failed
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+#: most queues (and attribute selections) whose keys one engine keeps built
+_CACHE_MAX = 4096
+
+
+def _count_arg(count: int) -> int:
+    """A handle's receive count for a packed script argument: counts no message can have
+    (beyond msgpack's and Lua's integers) become -1, which matches no message."""
+    return count if count < 1 << 53 else -1
+
+
+class _Prepared(NamedTuple):
     entry: SendEntry
     body: bytes
     size: int

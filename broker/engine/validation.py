@@ -570,6 +570,17 @@ def validate_body(body: str) -> None:
         raise InvalidMessageContents(INVALID_CHARACTERS_MESSAGE)
 
 
+def validated_body_bytes(body: str) -> bytes:
+    """``validate_body``, then return the body encoded as UTF-8 (one pass for ASCII)."""
+    if body and body.isascii():
+        raw = body.encode("ascii")
+        if raw.translate(None, _VALID_ASCII_BYTES):
+            raise InvalidMessageContents(INVALID_CHARACTERS_MESSAGE)
+        return raw
+    validate_body(body)
+    return body.encode()
+
+
 def validate_message_size(
     body: str, attrs: Mapping[str, Mapping[str, Any]] | None, max_size: int
 ) -> int:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
+import uuid
 
+import msgpack
 import pytest
 
 from broker import Client, ManualClock, errors, message
+from broker.engine import Engine
 from broker.engine.md5 import md5_of_message_attributes
+from broker.types import QueueRef
 
 
 async def test_send_receive_delete(client: Client) -> None:
@@ -264,3 +269,33 @@ async def test_single_consumer_sees_send_order(client: Client) -> None:
     while batch := await q.receive(10):
         seen += [m.body for m in batch]
     assert seen == [f"m{i:02d}" for i in range(30)]
+
+
+async def test_records_written_by_an_older_version(engine: Engine) -> None:
+    """Records from before the raw id and stored body MD5 (36-character id, 8 fields) are
+    received and deleted as before, also when a field is packed in a layout delete.lua
+    does not read directly (sent_ms as a float: it falls back to unpacking)."""
+    from broker.engine.keys import QueueKeys
+    from broker.engine.records import pack_extra
+
+    queue = QueueRef("000000000000", "old-records")
+    await engine.admin.create_queue(queue, {}, {})
+    keys = QueueKeys(queue.account, queue.name)
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    now_ms = int(time.time() * 1000)
+    for seq, (mid, sent) in enumerate(zip(ids, (now_ms, now_ms + 0.5), strict=True), 1):
+        record = msgpack.packb([mid, f"old {seq}", sent, 0, 0, pack_extra({}, "1", None),
+                                0, ""], use_bin_type=False)
+        await engine.redis.hset(keys.msgs, f"{seq:012d}", record)
+        await engine.redis.zadd(keys.avail, {f"{seq:012d}": 0})
+    await engine.redis.hset(keys.meta, "seq", 2)
+    got = await engine.queues.receive(queue, max_messages=10)
+    assert sorted((m.message_id, m.body) for m in got) == sorted(
+        zip(ids, ["old 1", "old 2"], strict=True))
+    for m in got:
+        assert m.md5_of_body == hashlib.md5(m.body.encode()).hexdigest()
+    res = await engine.queues.delete_batch(
+        queue, [(str(i), m.receipt_handle) for i, m in enumerate(got)])
+    assert len(res.successful) == 2
+    assert await engine.redis.hlen(keys.msgs) == 0
+    assert await engine.redis.zcard(keys.inflight) == 0

@@ -2,6 +2,7 @@
 -- Message record (msgpack array), see keys.py:
 --   [1] id  [2] body  [3] sent_ms  [4] receive_count  [5] first_receive_ms
 --   [6] extra (opaque, packed by Python)  [7] last_receive_ms  [8] dlq_source_arn
+--   [9] body_md5 (absent in records written by older versions)
 
 -- Redis server time in ms, unless a test clock passed one in (non-empty string).
 local function now_ms(arg)
@@ -50,4 +51,49 @@ local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit)
     steps = steps + 1
   end
   if cur ~= start then redis.call('HSET', meta, 'cur', cur) end
+end
+
+-- Position just past the msgpack string or non-negative integer that starts at `pos` of
+-- `raw`, or nil for any other type (see record_receive_count).
+local function skip_packed(raw, pos)
+  local b = string.byte(raw, pos)
+  if not b then return nil end
+  if b < 0x80 then return pos + 1 end                      -- positive fixint
+  if b >= 0xa0 and b <= 0xbf then return pos + 1 + b - 0xa0 end  -- fixstr
+  if b == 0xd9 then return pos + 2 + string.byte(raw, pos + 1) end  -- str 8
+  if b == 0xda then                                         -- str 16
+    local h, l = string.byte(raw, pos + 1, pos + 2)
+    return pos + 3 + h * 256 + l
+  end
+  if b == 0xdb then                                         -- str 32
+    local b1, b2, b3, b4 = string.byte(raw, pos + 1, pos + 4)
+    return pos + 5 + ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  end
+  if b == 0xcc then return pos + 2 end                      -- uint 8 .. uint 64
+  if b == 0xcd then return pos + 3 end
+  if b == 0xce then return pos + 5 end
+  if b == 0xcf then return pos + 9 end
+  return nil
+end
+
+-- The receive count (field 4) of a packed record, read without unpacking it: delete
+-- compares it for every message and a full cmsgpack.unpack copies the whole body.
+-- Falls back to unpacking for any layout other than the one cmsgpack writes.
+local function record_receive_count(raw)
+  local h = string.byte(raw, 1)
+  local pos = h and h >= 0x98 and h <= 0x9f and 2           -- fixarray of 8..15
+  for _ = 1, 3 do                                           -- id, body, sent_ms
+    if not pos then break end
+    pos = skip_packed(raw, pos)
+  end
+  if pos then
+    local b = string.byte(raw, pos)
+    if b and b < 0x80 then return b end
+    if b == 0xcc then return string.byte(raw, pos + 1) end
+    if b == 0xcd then
+      local hi, lo = string.byte(raw, pos + 1, pos + 2)
+      return hi * 256 + lo
+    end
+  end
+  return cmsgpack.unpack(raw)[4]
 end

@@ -43,9 +43,11 @@ while #out < maxn * 2 and rounds < 5 do
   rounds = rounds + 1
   local cand = redis.call('ZRANGEBYSCORE', avail, '-inf', now, 'LIMIT', 0, maxn - #out / 2)
   if #cand == 0 then break end
-  for _, s in ipairs(cand) do
-    local raw = redis.call('HGET', msgs, s)
-    redis.call('ZREM', avail, s)
+  redis.call('ZREM', avail, unpack(cand))
+  local raws = redis.call('HMGET', msgs, unpack(cand))
+  local updated, deadlines = {}, {}
+  for i, s in ipairs(cand) do
+    local raw = raws[i]
     if raw then
       local rec = cmsgpack.unpack(raw)
       if rec[3] + retention <= now then
@@ -60,12 +62,18 @@ while #out < maxn * 2 and rounds < 5 do
         if rec[4] == 1 then rec[5] = now end
         rec[7] = now
         local packed = cmsgpack.pack(rec)
-        redis.call('HSET', msgs, s, packed)
-        redis.call('ZADD', inflight, now + vt_ms, s)
+        updated[#updated + 1] = s
+        updated[#updated + 1] = packed
+        deadlines[#deadlines + 1] = now + vt_ms
+        deadlines[#deadlines + 1] = s
         out[#out + 1] = s
         out[#out + 1] = packed
       end
     end
+  end
+  if #updated > 0 then
+    redis.call('HSET', msgs, unpack(updated))
+    redis.call('ZADD', inflight, unpack(deadlines))
   end
 end
 

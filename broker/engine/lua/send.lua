@@ -1,7 +1,8 @@
 -- send: store up to 10 messages in a queue (SendMessage / SendMessageBatch).
 -- KEYS: meta, msgs, avail, inflight, waiters
--- ARGV: now_ms|'', wake_channel, n, then n x (id, body, delay_s|'' (queue default),
---       extra, size_bytes)
+-- ARGV: now_ms|'', wake_channel, batch: one msgpack array (packed by Python without the
+--       bin types) of 6 values per message: id (16 raw bytes), body, delay_s (-1: the
+--       queue's DelaySeconds), extra, size_bytes, body_md5 (16 raw bytes)
 -- Returns: {now_ms, max_message_size, seq_1..seq_n}; seq 0 = that entry exceeded
 --          MaximumMessageSize and was not stored.
 -- Touches: meta (seq, cur), msgs, avail; publishes wake_channel.
@@ -12,21 +13,39 @@ if not cfg[1] then return fail('QueueDoesNotExist', NO_QUEUE) end
 local now = now_ms(ARGV[1])
 local maxsize = tonumber(cfg[2])
 sweep(meta, msgs, avail, inflight, now, tonumber(cfg[3]) * 1000, 20)
-local n = tonumber(ARGV[3])
+local batch = cmsgpack.unpack(ARGV[3])
+local n = #batch / 6
+local stored = 0
+for b = 5, #batch, 6 do
+  if batch[b] <= maxsize then stored = stored + 1 end
+end
+-- Message numbers for the stored entries, in batch order (one HINCRBY for all).
+local seq = stored > 0 and redis.call('HINCRBY', meta, 'seq', stored) - stored or 0
 local out = {now, maxsize}
+local records, scores = {}, {}
 local visible_now = false
+local default_delay = tonumber(cfg[1])
 for i = 0, n - 1 do
-  local b = 4 + i * 5
-  if tonumber(ARGV[b + 4]) > maxsize then
+  local b = i * 6
+  if batch[b + 5] > maxsize then
     out[#out + 1] = 0
   else
-    local delay = tonumber(ARGV[b + 2] ~= '' and ARGV[b + 2] or cfg[1])
-    local seq = member(redis.call('HINCRBY', meta, 'seq', 1))
-    redis.call('HSET', msgs, seq, cmsgpack.pack({ARGV[b], ARGV[b + 1], now, 0, 0, ARGV[b + 3], 0, ''}))
-    redis.call('ZADD', avail, now + delay * 1000, seq)
+    local delay = batch[b + 3]
+    if delay < 0 then delay = default_delay end
+    seq = seq + 1
+    local m = member(seq)
+    records[#records + 1] = m
+    records[#records + 1] = cmsgpack.pack({batch[b + 1], batch[b + 2], now, 0, 0,
+      batch[b + 4], 0, '', batch[b + 6]})
+    scores[#scores + 1] = now + delay * 1000
+    scores[#scores + 1] = m
     if delay == 0 then visible_now = true end
-    out[#out + 1] = seq
+    out[#out + 1] = m
   end
+end
+if stored > 0 then
+  redis.call('HSET', msgs, unpack(records))
+  redis.call('ZADD', avail, unpack(scores))
 end
 if visible_now then wake(waiters, ARGV[2], now) end
 return out
