@@ -14,8 +14,9 @@ from broker.engine.settings import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 DEFAULT_DATA_DIR = Path(".redcurrent")
 #: the port LocalStack and the AWS tooling's examples use
 DEFAULT_PORT = 4566
-#: largest request body accepted (a 1 MiB message base64-encoded in a batch fits)
-DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+#: largest request body accepted: 1 MiB of non-ASCII text escaped as JSON ``\uXXXX`` (or
+#: percent-encoded in a form) is about 3 MiB, plus the rest of the request
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 #: most connections served at once; more wait in the listen backlog
 DEFAULT_MAX_CONNECTIONS = 4096
 #: a client must send its request headers within this many seconds

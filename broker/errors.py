@@ -32,6 +32,7 @@ them; ``from_code()`` turns a wire error back into the same class.
     │   │   MalformedQueryString, SerializationException, RequestEntityTooLarge
     │   ├── MissingAuthenticationToken, InvalidClientTokenId, SignatureDoesNotMatch,
     │   │   IncompleteSignature, RequestExpired, AccessDenied
+    │   ├── RequestTimeout
     │   └── ThrottlingException
     └── ServiceError                        (5xx: our side failed; retriable)
         └── ServiceUnavailable
@@ -75,6 +76,7 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailable",
     "SignatureDoesNotMatch",
+    "RequestTimeout",
     "ThrottlingException",
     "TooManyEntriesInBatchRequest",
     "UnknownOperationException",
@@ -288,6 +290,14 @@ class AccessDenied(ClientError):
 
 class ThrottlingException(ClientError):
     code = "ThrottlingException"
+    retriable = True
+
+
+class RequestTimeout(ClientError):
+    """The request body did not arrive in time (the connection is closed)."""
+
+    code = "RequestTimeout"
+    http_status = 408
     retriable = True
 
 

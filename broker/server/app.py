@@ -36,6 +36,9 @@ from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier
 from broker.server.sqs import SqsActions
 
+#: after answering early (413, 408), how long unread request bytes are drained before the
+#: connection closes (so the client sees the answer rather than a reset)
+LINGERING_S = 1.0
 #: how long close() lets in-flight requests (long polls included) finish
 SHUTDOWN_GRACE_S = 25.0
 
@@ -75,6 +78,7 @@ class BrokerServer:
             verifier=Verifier(self.credentials) if self.credentials else None,
             metrics=self.metrics,
             max_body_bytes=settings.max_body_bytes,
+            body_timeout_s=settings.header_timeout_s,
             access_log=self.access_log,
         )
         self.housekeeper = Housekeeper(engine, self.accounts)
@@ -120,7 +124,8 @@ class BrokerServer:
     async def start(self) -> None:
         # aiohttp's low-level server: no router or middleware on the hot path
         http = web.Server(self._route, request_factory=self._request, access_log=None,
-                          keepalive_timeout=75.0, max_line_size=16384, max_field_size=16384)
+                          keepalive_timeout=75.0, max_line_size=16384, max_field_size=16384,
+                          lingering_time=LINGERING_S)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self.guard.factory(http), self.settings.host, self.settings.port,
@@ -137,6 +142,7 @@ class BrokerServer:
         if self._server is not None:
             self._server.close()
         if self._http is not None:
+            self._http.pre_shutdown()  # closes idle keep-alive connections now
             await self._http.shutdown(SHUTDOWN_GRACE_S)
             self._http = None
         await self.guard.close()

@@ -12,6 +12,7 @@ SNS and Kinesis share one port. Dispatch:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -38,6 +39,11 @@ JSON_CONTENT_TYPES: Final = frozenset({"application/x-amz-json-1.0",
                                        "application/x-amz-json-1.1", "application/json"})
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 _INTERNAL: Final = "We encountered an internal error. Please try again."
+
+#: what the access log and metrics record for a client that disconnected (nginx's 499)
+CLIENT_CLOSED_REQUEST: Final = 499
+#: slowest body upload accepted, bytes per second, on top of the header timeout
+MIN_BODY_RATE: Final = 64 * 1024
 
 log = logging.getLogger(__name__)
 #: a '%' that does not start a percent-escape (``parse_qsl`` would keep it literally)
@@ -97,6 +103,7 @@ class Gateway:
         verifier: Verifier | None,
         metrics: Metrics,
         max_body_bytes: int,
+        body_timeout_s: float,
         access_log: AccessLog,
     ) -> None:
         if not services:
@@ -108,6 +115,7 @@ class Gateway:
         self._verifier = verifier
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._body_timeout_s = body_timeout_s
         self._access = access_log
         self._required: dict[tuple[str, str], tuple[str, ...]] = {}
         self._request_ids = RequestIds()
@@ -120,6 +128,11 @@ class Gateway:
         except errors.BrokerError as exc:
             ex.code = exc.wire_code()
             response = self._error(ex, exc)
+            if isinstance(exc, errors.RequestTimeout | errors.RequestEntityTooLarge):
+                response.force_close()  # the rest of the body is not worth reading
+        except ConnectionError:  # the client went away mid-request: nobody to answer
+            ex.code = "ClientDisconnected"
+            response = web.Response(status=CLIENT_CLOSED_REQUEST)
         except Exception:
             log.exception("internal error (request %s)", ex.request_id)
             internal = errors.ServiceError(_INTERNAL)
@@ -192,8 +205,15 @@ class Gateway:
             raise errors.RequestEntityTooLarge(
                 f"Request body of {length} bytes exceeds the limit of "
                 f"{self._max_body_bytes} bytes.")
+        # a deadline for the body too: without one a client that sends less than its
+        # Content-Length would hold the connection and a handler forever
+        deadline = self._body_timeout_s + (length or self._max_body_bytes) / MIN_BODY_RATE
         try:
-            return await request.read()
+            async with asyncio.timeout(deadline):
+                return await request.read()
+        except TimeoutError as exc:
+            raise errors.RequestTimeout(
+                f"The request body did not arrive within {deadline:.1f} seconds.") from exc
         except web.HTTPRequestEntityTooLarge as exc:
             raise errors.RequestEntityTooLarge(
                 f"Request body exceeds the limit of {self._max_body_bytes} bytes.") from exc
@@ -247,7 +267,8 @@ class Gateway:
         credential = self._verifier.verify(
             request.method, raw_path, request.rel_url.raw_query_string, request.headers, body)
         ex.account = credential.account_id
-        return Caller(credential.account_id, credential.access_key_id, base_url)
+        return Caller(credential.account_id, credential.access_key_id, base_url,
+                      authenticated=True)
 
     def _require(self, service: Service, operation: str, params: Mapping[str, Any]) -> None:
         key = (service.name, operation)
