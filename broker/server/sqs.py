@@ -17,6 +17,9 @@ from broker.engine import Engine, SendEntry
 from broker.server.send_coalescer import SendCoalescer
 from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
 
+#: most results of one ListDeadLetterSourceQueues page
+MAX_PAGE = 1000
+
 Params = dict[str, Any]
 Result = dict[str, Any]
 
@@ -31,6 +34,8 @@ class Caller:
     """Reported as the SenderId of the messages it sends."""
     base_url: str
     """Scheme and host the request came to, for queue URLs (``http://host:4566``)."""
+    authenticated: bool = False
+    """SigV4 verified: the caller may use only its own account's queues."""
 
 
 Handler = Callable[["SqsActions", Params, Caller], Awaitable[Result]]
@@ -46,6 +51,30 @@ def queue_from_url(url: str) -> QueueRef:
     if len(parts) != 2 or not parts[0] or not parts[1]:
         raise errors.InvalidAddress(f"The address {url} is not valid for this endpoint.")
     return QueueRef(parts[0], parts[1])
+
+
+def _own_queue(url: str, caller: Caller) -> QueueRef:
+    """The queue a request's QueueUrl names; AccessDenied for another account's queue when
+    the caller is authenticated (queue policies that grant cross-account access are not
+    supported)."""
+    ref = queue_from_url(url)
+    if caller.authenticated and ref.account != caller.account_id:
+        raise errors.AccessDenied(f"Access to the resource {url} is denied.")
+    return ref
+
+
+def _page(names: list[str], max_results: int | None, token: str | None
+          ) -> tuple[list[str], str | None]:
+    """One page of sorted ``names`` after ``token`` (the last name of the previous page)."""
+    if max_results is not None and not 1 <= max_results <= MAX_PAGE:
+        raise errors.InvalidParameterValue(
+            f"Value {max_results} for parameter MaxResults is invalid. "
+            f"Reason: Must be between 1 and {MAX_PAGE}, if provided.")
+    if token is not None:
+        names = [n for n in names if n > token]
+    if max_results is None or len(names) <= max_results:
+        return names, None
+    return names[:max_results], names[max_results - 1]
 
 
 def _send_entry(p: Params, entry_id: str = "") -> SendEntry:
@@ -114,11 +143,14 @@ class SqsActions:
         return {"QueueUrl": _queue_url(c, ref)}
 
     async def delete_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.delete_queue(queue_from_url(p["QueueUrl"]))
+        await self.engine.admin.delete_queue(_own_queue(p["QueueUrl"], c))
         return {}
 
     async def get_queue_url(self, p: Params, c: Caller) -> Result:
         ref = QueueRef(p.get("QueueOwnerAWSAccountId") or c.account_id, p["QueueName"])
+        if c.authenticated and ref.account != c.account_id:
+            raise errors.AccessDenied(
+                f"Access to the queue {ref.name} of account {ref.account} is denied.")
         await self.engine.admin.get_queue(ref)
         return {"QueueUrl": _queue_url(c, ref)}
 
@@ -135,39 +167,43 @@ class SqsActions:
 
     async def get_queue_attributes(self, p: Params, c: Caller) -> Result:
         attrs = await self.engine.admin.get_attributes(
-            queue_from_url(p["QueueUrl"]), p.get("AttributeNames") or [])
+            _own_queue(p["QueueUrl"], c), p.get("AttributeNames") or [])
         return {"Attributes": attrs} if attrs else {}
 
     async def set_queue_attributes(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.set_attributes(queue_from_url(p["QueueUrl"]), p["Attributes"])
+        await self.engine.admin.set_attributes(_own_queue(p["QueueUrl"], c), p["Attributes"])
         return {}
 
     async def purge_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.purge(queue_from_url(p["QueueUrl"]))
+        await self.engine.admin.purge(_own_queue(p["QueueUrl"], c))
         return {}
 
     async def tag_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.tag_queue(queue_from_url(p["QueueUrl"]), p["Tags"])
+        await self.engine.admin.tag_queue(_own_queue(p["QueueUrl"], c), p["Tags"])
         return {}
 
     async def untag_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.untag_queue(queue_from_url(p["QueueUrl"]), p["TagKeys"])
+        await self.engine.admin.untag_queue(_own_queue(p["QueueUrl"], c), p["TagKeys"])
         return {}
 
     async def list_queue_tags(self, p: Params, c: Caller) -> Result:
-        tags = await self.engine.admin.list_tags(queue_from_url(p["QueueUrl"]))
+        tags = await self.engine.admin.list_tags(_own_queue(p["QueueUrl"], c))
         return {"Tags": tags} if tags else {}
 
     async def list_dead_letter_source_queues(self, p: Params, c: Caller) -> Result:
-        ref = queue_from_url(p["QueueUrl"])
-        names = await self.engine.admin.list_dead_letter_source_queues(ref)
-        return {"queueUrls": [_queue_url(c, QueueRef(ref.account, n)) for n in names]}
+        ref = _own_queue(p["QueueUrl"], c)
+        names, token = _page(await self.engine.admin.list_dead_letter_source_queues(ref),
+                             p.get("MaxResults"), p.get("NextToken"))
+        out: Result = {"queueUrls": [_queue_url(c, QueueRef(ref.account, n)) for n in names]}
+        if token:
+            out["NextToken"] = token
+        return out
 
     # -- messages --------------------------------------------------------------------------
 
     async def send_message(self, p: Params, c: Caller) -> Result:
         _check_standard(p)
-        res = await self.sends.send(queue_from_url(p["QueueUrl"]), _send_entry(p), c.sender_id)
+        res = await self.sends.send(_own_queue(p["QueueUrl"], c), _send_entry(p), c.sender_id)
         return _sent(res)
 
     async def send_message_batch(self, p: Params, c: Caller) -> Result:
@@ -175,7 +211,7 @@ class SqsActions:
         for e in entries:
             _check_standard(e)
         res = await self.engine.queues.send_batch(
-            queue_from_url(p["QueueUrl"]), [_send_entry(e, e.get("Id", "")) for e in entries],
+            _own_queue(p["QueueUrl"], c), [_send_entry(e, e.get("Id", "")) for e in entries],
             sender_id=c.sender_id)
         return {"Successful": [{"Id": i, **_sent(r)} for i, r in res.successful.items()],
                 "Failed": [_failed(f) for f in res.failed]}
@@ -183,7 +219,7 @@ class SqsActions:
     async def receive_message(self, p: Params, c: Caller) -> Result:
         system = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
         msgs = await self.engine.queues.receive(
-            queue_from_url(p["QueueUrl"]),
+            _own_queue(p["QueueUrl"], c),
             max_messages=1 if p.get("MaxNumberOfMessages") is None else p["MaxNumberOfMessages"],
             wait_time_s=p.get("WaitTimeSeconds"),
             visibility_timeout_s=p.get("VisibilityTimeout"),
@@ -193,25 +229,25 @@ class SqsActions:
         return {"Messages": [_message(m) for m in msgs]} if msgs else {}
 
     async def delete_message(self, p: Params, c: Caller) -> Result:
-        await self.engine.queues.delete(queue_from_url(p["QueueUrl"]), p["ReceiptHandle"])
+        await self.engine.queues.delete(_own_queue(p["QueueUrl"], c), p["ReceiptHandle"])
         return {}
 
     async def delete_message_batch(self, p: Params, c: Caller) -> Result:
         entries = [(e.get("Id", ""), e.get("ReceiptHandle", "")) for e in p.get("Entries") or []]
-        res = await self.engine.queues.delete_batch(queue_from_url(p["QueueUrl"]), entries)
+        res = await self.engine.queues.delete_batch(_own_queue(p["QueueUrl"], c), entries)
         return {"Successful": [{"Id": i} for i in res.successful],
                 "Failed": [_failed(f) for f in res.failed]}
 
     async def change_message_visibility(self, p: Params, c: Caller) -> Result:
         await self.engine.queues.change_visibility(
-            queue_from_url(p["QueueUrl"]), p["ReceiptHandle"], p["VisibilityTimeout"])
+            _own_queue(p["QueueUrl"], c), p["ReceiptHandle"], p["VisibilityTimeout"])
         return {}
 
     async def change_message_visibility_batch(self, p: Params, c: Caller) -> Result:
         entries = [(e.get("Id", ""), e.get("ReceiptHandle", ""), e.get("VisibilityTimeout", 0))
                    for e in p.get("Entries") or []]
         res = await self.engine.queues.change_visibility_batch(
-            queue_from_url(p["QueueUrl"]), entries)
+            _own_queue(p["QueueUrl"], c), entries)
         return {"Successful": [{"Id": i} for i in res.successful],
                 "Failed": [_failed(f) for f in res.failed]}
 
