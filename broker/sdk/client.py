@@ -272,7 +272,7 @@ class Client:
                 Engine.from_url(url, clock=clock, identity=identity, limits=limits))
         elif scheme in ("http", "https"):
             self._transport = HttpTransport(
-                url, account_id=identity.account_id, region=identity.region,
+                url, account_id=account_id, region=identity.region,
                 access_key_id=access_key_id, secret_access_key=secret_access_key)
         else:
             raise ValueError(f"unsupported URL scheme {scheme!r}: use redis://, rediss://, "
@@ -317,15 +317,13 @@ class Client:
             attributes, visibility_timeout_s=visibility_timeout_s, retention_s=retention_s,
             delay_s=delay_s, wait_time_s=wait_time_s, max_message_size=max_message_size,
             dead_letter_queue=dead_letter_queue)
-        q = self.queue(name)
-        await self._transport.create_queue(q.ref, attrs, tags or {})
-        return q
+        await self._transport.create_queue(self._ref(name), attrs, tags or {})
+        return self.queue(name)  # (over HTTP the call may have taught us our account)
 
     async def get_queue(self, name: str) -> Queue:
         """GetQueueUrl: the handle, or QueueDoesNotExist."""
-        q = self.queue(name)
-        await self._transport.get_queue(q.ref)
-        return q
+        await self._transport.get_queue(self._ref(name))
+        return self.queue(name)
 
     async def list_queues(self, prefix: str = "") -> list[Queue]:
         """ListQueues, following every page."""

@@ -18,6 +18,7 @@ import aiohttp
 
 from broker import errors
 from broker.engine.queues import SendEntry
+from broker.engine.settings import DEFAULT_ACCOUNT_ID
 from broker.sdk.signing import Signer
 from broker.types import (
     BatchResult,
@@ -82,12 +83,15 @@ def _failed(f: Mapping[str, Any]) -> BatchResultError:
 class HttpTransport:
     """Talks to ``http(s)://host:port``. Signs requests with SigV4 when given keys."""
 
-    def __init__(self, endpoint: str, *, account_id: str, region: str,
+    def __init__(self, endpoint: str, *, account_id: str | None, region: str,
                  access_key_id: str | None = None, secret_access_key: str | None = None
                  ) -> None:
         parts = urlsplit(endpoint)
         self._endpoint = f"{parts.scheme}://{parts.netloc}"
-        self.account_id = account_id
+        self.account_id = account_id or DEFAULT_ACCOUNT_ID
+        """The caller's account; when not given, learnt from the first queue URL the
+        server answers with (the server knows the account of the caller's access key)."""
+        self._account_known = account_id is not None
         self._signer = (Signer(access_key_id, secret_access_key, region, "sqs")
                         if access_key_id and secret_access_key else None)
         self._session: aiohttp.ClientSession | None = None
@@ -147,14 +151,21 @@ class HttpTransport:
             params["Attributes"] = dict(attributes)
         if tags:
             params["tags"] = dict(tags)
-        await self._call("CreateQueue", params)
+        self._learn_account((await self._call("CreateQueue", params))["QueueUrl"])
+
+    def _learn_account(self, queue_url: str) -> None:
+        if not self._account_known:
+            self.account_id = urlsplit(queue_url).path.strip("/").split("/")[0]
+            self._account_known = True
 
     async def delete_queue(self, queue: QueueRef) -> None:
         await self._call("DeleteQueue", self._url(queue))
 
     async def get_queue(self, queue: QueueRef) -> None:
-        await self._call("GetQueueUrl", {"QueueName": queue.name,
-                                         "QueueOwnerAWSAccountId": queue.account})
+        params = {"QueueName": queue.name}
+        if queue.account != self.account_id:
+            params["QueueOwnerAWSAccountId"] = queue.account
+        self._learn_account((await self._call("GetQueueUrl", params))["QueueUrl"])
 
     async def list_queues(self, prefix: str, max_results: int | None,
                           next_token: str | None) -> tuple[list[QueueRef], str | None]:
