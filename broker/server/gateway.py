@@ -119,6 +119,8 @@ class Gateway:
         self._access = access_log
         self._required: dict[tuple[str, str], tuple[str, ...]] = {}
         self._request_ids = RequestIds()
+        self._anonymous: dict[str, Caller] = {}
+        """Unauthenticated callers by base URL (immutable, so shared between requests)."""
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
@@ -206,9 +208,12 @@ class Gateway:
                 f"Request body of {length} bytes exceeds the limit of "
                 f"{self._max_body_bytes} bytes.")
         # a deadline for the body too: without one a client that sends less than its
-        # Content-Length would hold the connection and a handler forever
+        # Content-Length would hold the connection and a handler forever (most bodies
+        # arrive with their headers: then there is nothing to wait for)
         deadline = self._body_timeout_s + (length or self._max_body_bytes) / MIN_BODY_RATE
         try:
+            if request.content.is_eof():
+                return await request.read()
             async with asyncio.timeout(deadline):
                 return await request.read()
         except TimeoutError as exc:
@@ -262,7 +267,13 @@ class Gateway:
         base_url = f"{request.scheme}://{request.host}"
         if self._verifier is None:
             ex.account = self._default_account
-            return Caller(self._default_account, self._default_account, base_url)
+            caller = self._anonymous.get(base_url)
+            if caller is None:
+                if len(self._anonymous) >= 256:  # bounded: Host is the client's to choose
+                    self._anonymous.clear()
+                caller = self._anonymous[base_url] = Caller(
+                    self._default_account, self._default_account, base_url)
+            return caller
         raw_path = request.raw_path.partition("?")[0]
         credential = self._verifier.verify(
             request.method, raw_path, request.rel_url.raw_query_string, request.headers, body)

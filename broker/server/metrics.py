@@ -15,6 +15,8 @@ from broker.engine import Engine
 
 #: most queues whose depth one scrape reports (per account)
 MAX_QUEUES_SCRAPED = 1000
+#: requests counted before they are moved into the Prometheus metrics unasked
+FLUSH_EVERY = 10_000
 #: request latency buckets, seconds (long polls land in the last ones)
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 20.0)
@@ -23,6 +25,8 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 class Metrics:
     def __init__(self) -> None:
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._samples: dict[tuple[str, str, str], list[float]] = {}
+        self._unflushed = 0
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "redcurrent_requests", "AWS API requests handled, by outcome.",
@@ -48,14 +52,33 @@ class Metrics:
                                  registry=self.registry)
 
     def observe(self, service: str, action: str, code: str, seconds: float) -> None:
-        # labels() costs a lock and a dict build per call: keep the children
+        """Count one request. Kept in a plain list until the next scrape (or every
+        ``FLUSH_EVERY`` requests): the Prometheus objects take locks on every update."""
         key = (service, action, code)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self.requests.labels(service, action, code),
-                                              self.latency.labels(service, action))
-        children[0].inc()
-        children[1].observe(seconds)
+        samples = self._samples.get(key)
+        if samples is None:
+            samples = self._samples[key] = []
+        samples.append(seconds)
+        self._unflushed += 1
+        if self._unflushed >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the requests counted since the last flush into the Prometheus metrics."""
+        for key, samples in self._samples.items():
+            if not samples:
+                continue
+            children = self._children.get(key)
+            if children is None:
+                service, action, code = key
+                children = self._children[key] = (
+                    self.requests.labels(service, action, code),
+                    self.latency.labels(service, action))
+            children[0].inc(len(samples))
+            for seconds in samples:
+                children[1].observe(seconds)
+            samples.clear()
+        self._unflushed = 0
 
     async def refresh_queues(self, engine: Engine, accounts: list[str]) -> None:
         """Read every queue's depth into the gauges (stale queues are dropped)."""
@@ -76,4 +99,5 @@ class Metrics:
                 self.dlq_sources.labels(account, name).set(state.dead_letter_sources)
 
     def render(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)

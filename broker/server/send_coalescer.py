@@ -16,7 +16,6 @@ is one atomic script call on the queue.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from broker import errors
 from broker.engine.queues import Queues, SendEntry
@@ -29,6 +28,7 @@ MAX_BATCH = 10
 MAX_IN_FLIGHT = 2
 
 _Key = tuple[QueueRef, str]
+_IDS = [str(i) for i in range(MAX_BATCH)]
 
 
 class _Pending:
@@ -104,7 +104,8 @@ class SendCoalescer:
             if len(batch.entries) == 1:
                 _settle(batch.futures[0], await self._lone(queue, batch.entries[0], sender_id))
                 return
-            entries = [replace(e, id=str(i)) for i, e in enumerate(batch.entries)]
+            entries = [SendEntry(e.body, _IDS[i], e.delay_seconds, e.message_attributes,
+                                 e.system_attributes) for i, e in enumerate(batch.entries)]
             try:
                 result = await self._queues.send_batch(queue, entries, sender_id=sender_id)
             except errors.BatchRequestTooLong:  # our size estimate was short: one by one

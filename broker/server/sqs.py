@@ -19,6 +19,8 @@ from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
 
 #: most results of one ListDeadLetterSourceQueues page
 MAX_PAGE = 1000
+#: parsed queue URLs kept
+MAX_CACHED_URLS = 4096
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -51,16 +53,6 @@ def queue_from_url(url: str) -> QueueRef:
     if len(parts) != 2 or not parts[0] or not parts[1]:
         raise errors.InvalidAddress(f"The address {url} is not valid for this endpoint.")
     return QueueRef(parts[0], parts[1])
-
-
-def _own_queue(url: str, caller: Caller) -> QueueRef:
-    """The queue a request's QueueUrl names; AccessDenied for another account's queue when
-    the caller is authenticated (queue policies that grant cross-account access are not
-    supported)."""
-    ref = queue_from_url(url)
-    if caller.authenticated and ref.account != caller.account_id:
-        raise errors.AccessDenied(f"Access to the resource {url} is denied.")
-    return ref
 
 
 def _page(names: list[str], max_results: int | None, token: str | None
@@ -126,6 +118,22 @@ class SqsActions:
         self.engine = engine
         self.sends = SendCoalescer(engine.queues)
         """Concurrent SendMessage calls to one queue share a Redis call."""
+        self._refs: dict[str, QueueRef] = {}
+        """Parsed queue URLs (clients send the same few over and over); bounded."""
+
+    def _own_queue(self, url: str, caller: Caller) -> QueueRef:
+        """The queue a request's QueueUrl names; AccessDenied for another account's queue
+        when the caller is authenticated (queue policies that grant cross-account access
+        are not supported)."""
+        ref = self._refs.get(url)
+        if ref is None:
+            ref = queue_from_url(url)
+            if len(self._refs) >= MAX_CACHED_URLS:
+                self._refs.clear()
+            self._refs[url] = ref
+        if caller.authenticated and ref.account != caller.account_id:
+            raise errors.AccessDenied(f"Access to the resource {url} is denied.")
+        return ref
 
     async def handle(self, operation: str, params: Params, caller: Caller) -> Result:
         handler = _HANDLERS.get(operation)
@@ -143,7 +151,7 @@ class SqsActions:
         return {"QueueUrl": _queue_url(c, ref)}
 
     async def delete_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.delete_queue(_own_queue(p["QueueUrl"], c))
+        await self.engine.admin.delete_queue(self._own_queue(p["QueueUrl"], c))
         return {}
 
     async def get_queue_url(self, p: Params, c: Caller) -> Result:
@@ -167,31 +175,31 @@ class SqsActions:
 
     async def get_queue_attributes(self, p: Params, c: Caller) -> Result:
         attrs = await self.engine.admin.get_attributes(
-            _own_queue(p["QueueUrl"], c), p.get("AttributeNames") or [])
+            self._own_queue(p["QueueUrl"], c), p.get("AttributeNames") or [])
         return {"Attributes": attrs} if attrs else {}
 
     async def set_queue_attributes(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.set_attributes(_own_queue(p["QueueUrl"], c), p["Attributes"])
+        await self.engine.admin.set_attributes(self._own_queue(p["QueueUrl"], c), p["Attributes"])
         return {}
 
     async def purge_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.purge(_own_queue(p["QueueUrl"], c))
+        await self.engine.admin.purge(self._own_queue(p["QueueUrl"], c))
         return {}
 
     async def tag_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.tag_queue(_own_queue(p["QueueUrl"], c), p["Tags"])
+        await self.engine.admin.tag_queue(self._own_queue(p["QueueUrl"], c), p["Tags"])
         return {}
 
     async def untag_queue(self, p: Params, c: Caller) -> Result:
-        await self.engine.admin.untag_queue(_own_queue(p["QueueUrl"], c), p["TagKeys"])
+        await self.engine.admin.untag_queue(self._own_queue(p["QueueUrl"], c), p["TagKeys"])
         return {}
 
     async def list_queue_tags(self, p: Params, c: Caller) -> Result:
-        tags = await self.engine.admin.list_tags(_own_queue(p["QueueUrl"], c))
+        tags = await self.engine.admin.list_tags(self._own_queue(p["QueueUrl"], c))
         return {"Tags": tags} if tags else {}
 
     async def list_dead_letter_source_queues(self, p: Params, c: Caller) -> Result:
-        ref = _own_queue(p["QueueUrl"], c)
+        ref = self._own_queue(p["QueueUrl"], c)
         names, token = _page(await self.engine.admin.list_dead_letter_source_queues(ref),
                              p.get("MaxResults"), p.get("NextToken"))
         out: Result = {"queueUrls": [_queue_url(c, QueueRef(ref.account, n)) for n in names]}
@@ -203,7 +211,7 @@ class SqsActions:
 
     async def send_message(self, p: Params, c: Caller) -> Result:
         _check_standard(p)
-        res = await self.sends.send(_own_queue(p["QueueUrl"], c), _send_entry(p), c.sender_id)
+        res = await self.sends.send(self._own_queue(p["QueueUrl"], c), _send_entry(p), c.sender_id)
         return _sent(res)
 
     async def send_message_batch(self, p: Params, c: Caller) -> Result:
@@ -211,7 +219,7 @@ class SqsActions:
         for e in entries:
             _check_standard(e)
         res = await self.engine.queues.send_batch(
-            _own_queue(p["QueueUrl"], c), [_send_entry(e, e.get("Id", "")) for e in entries],
+            self._own_queue(p["QueueUrl"], c), [_send_entry(e, e.get("Id", "")) for e in entries],
             sender_id=c.sender_id)
         return {"Successful": [{"Id": i, **_sent(r)} for i, r in res.successful.items()],
                 "Failed": [_failed(f) for f in res.failed]}
@@ -219,7 +227,7 @@ class SqsActions:
     async def receive_message(self, p: Params, c: Caller) -> Result:
         system = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
         msgs = await self.engine.queues.receive(
-            _own_queue(p["QueueUrl"], c),
+            self._own_queue(p["QueueUrl"], c),
             max_messages=1 if p.get("MaxNumberOfMessages") is None else p["MaxNumberOfMessages"],
             wait_time_s=p.get("WaitTimeSeconds"),
             visibility_timeout_s=p.get("VisibilityTimeout"),
@@ -229,25 +237,25 @@ class SqsActions:
         return {"Messages": [_message(m) for m in msgs]} if msgs else {}
 
     async def delete_message(self, p: Params, c: Caller) -> Result:
-        await self.engine.queues.delete(_own_queue(p["QueueUrl"], c), p["ReceiptHandle"])
+        await self.engine.queues.delete(self._own_queue(p["QueueUrl"], c), p["ReceiptHandle"])
         return {}
 
     async def delete_message_batch(self, p: Params, c: Caller) -> Result:
         entries = [(e.get("Id", ""), e.get("ReceiptHandle", "")) for e in p.get("Entries") or []]
-        res = await self.engine.queues.delete_batch(_own_queue(p["QueueUrl"], c), entries)
+        res = await self.engine.queues.delete_batch(self._own_queue(p["QueueUrl"], c), entries)
         return {"Successful": [{"Id": i} for i in res.successful],
                 "Failed": [_failed(f) for f in res.failed]}
 
     async def change_message_visibility(self, p: Params, c: Caller) -> Result:
         await self.engine.queues.change_visibility(
-            _own_queue(p["QueueUrl"], c), p["ReceiptHandle"], p["VisibilityTimeout"])
+            self._own_queue(p["QueueUrl"], c), p["ReceiptHandle"], p["VisibilityTimeout"])
         return {}
 
     async def change_message_visibility_batch(self, p: Params, c: Caller) -> Result:
         entries = [(e.get("Id", ""), e.get("ReceiptHandle", ""), e.get("VisibilityTimeout", 0))
                    for e in p.get("Entries") or []]
         res = await self.engine.queues.change_visibility_batch(
-            _own_queue(p["QueueUrl"], c), entries)
+            self._own_queue(p["QueueUrl"], c), entries)
         return {"Successful": [{"Id": i} for i in res.successful],
                 "Failed": [_failed(f) for f in res.failed]}
 
