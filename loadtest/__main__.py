@@ -3,6 +3,8 @@
 Benchmarks (one module each, registering a sub-command):
 
 * ``queues``  SQS standard-queue throughput, latency, memory and long-poll wake-up.
+* ``server``  the broker server over HTTP (SendMessage requests/s, latency at a fixed
+              rate) against moto's server.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from loadtest import queues
+from loadtest import queues, server
 
 #: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
-BENCHMARKS = (queues,)
+BENCHMARKS = (queues, server)
 
 
 def build_parser() -> argparse.ArgumentParser:
