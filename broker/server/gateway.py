@@ -26,10 +26,10 @@ from aiohttp import web
 
 from broker import errors
 from broker.server.access_log import AccessLog
+from broker.server.caller import Caller
 from broker.server.codecs import XML_CONTENT_TYPE, ServiceCodec, query_error_header
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier, service_from_authorization
-from broker.server.sqs import Caller
 
 Params = dict[str, Any]
 Result = dict[str, Any]

@@ -8,12 +8,12 @@ handlers parse nothing and hold no semantics: they translate to engine calls.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Engine, SendEntry
+from broker.server.caller import Caller
 from broker.server.send_coalescer import SendCoalescer
 from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
 
@@ -24,20 +24,6 @@ MAX_CACHED_URLS = 4096
 
 Params = dict[str, Any]
 Result = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who sent the request and how they reached us."""
-
-    account_id: str
-    """The caller's account (from its access key; the default account without SigV4)."""
-    sender_id: str
-    """Reported as the SenderId of the messages it sends."""
-    base_url: str
-    """Scheme and host the request came to, for queue URLs (``http://host:4566``)."""
-    authenticated: bool = False
-    """SigV4 verified: the caller may use only its own account's queues."""
 
 
 Handler = Callable[["SqsActions", Params, Caller], Awaitable[Result]]
