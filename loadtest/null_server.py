@@ -1,8 +1,9 @@
-"""``python -m loadtest.null_server --kind raw|aiohttp --port P``: an HTTP server that
-answers every request with 200 and a canned SendMessage-sized JSON body, to measure the
-load generator's ceiling (``raw``: a bare ``asyncio.Protocol``, as cheap as a Python
-server gets) and the HTTP framework's (``aiohttp``: its low-level ``web.Server``, the
-stack the broker is built on).
+"""``python -m loadtest.null_server --kind raw|aiohttp|http11 --port P``: an HTTP server
+that answers every request with 200 and a canned SendMessage-sized JSON body, to measure
+the load generator's ceiling (``raw``: a bare ``asyncio.Protocol``, as cheap as a Python
+server gets) and the HTTP framework's (``aiohttp``: its low-level ``web.Server``;
+``http11``: :mod:`broker.server.http11` on httptools; both build an ``aiohttp``
+``web.Response`` per request, as the broker does).
 Runs on uvloop when installed, until killed."""
 
 from __future__ import annotations
@@ -83,14 +84,38 @@ async def _serve_aiohttp(host: str, port: int) -> None:
         await http.shutdown(1.0)
 
 
+async def _serve_http11(host: str, port: int) -> None:
+    """:class:`broker.server.http11.HttpServer` with the same handler as ``aiohttp``'s."""
+    from aiohttp import web
+
+    from broker.server.http11 import HttpServer, Request
+
+    async def handle(request: Request) -> web.Response:
+        await request.read()
+        return web.Response(body=BODY, content_type=CONTENT_TYPE)
+
+    http = HttpServer(handle, max_body_bytes=1024 * 1024)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(http, host, port, backlog=1024)
+    http.start()
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        await http.shutdown(1.0)
+
+
+_SERVERS = {"raw": _serve_raw, "aiohttp": _serve_aiohttp, "http11": _serve_http11}
+
+
 async def _main(kind: str, host: str, port: int) -> int:
-    await (_serve_raw(host, port) if kind == "raw" else _serve_aiohttp(host, port))
+    await _SERVERS[kind](host, port)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.null_server", description=__doc__)
-    p.add_argument("--kind", choices=("raw", "aiohttp"), default="raw")
+    p.add_argument("--kind", choices=tuple(_SERVERS), default="raw")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     args = p.parse_args(argv)

@@ -19,7 +19,6 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
 
 import botocore.session
 from aiohttp import web
@@ -28,10 +27,10 @@ from broker.config import Settings
 from broker.engine import Engine
 from broker.server.access_log import AccessLog
 from broker.server.codecs import ServiceCodec
-from broker.server.connections import ConnectionGuard
 from broker.server.credentials import CredentialStore
 from broker.server.gateway import Gateway, Service
 from broker.server.housekeeping import Housekeeper
+from broker.server.http11 import HttpServer, Request
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier
 from broker.server.sqs import SqsActions
@@ -39,6 +38,8 @@ from broker.server.sqs import SqsActions
 #: after answering early (413, 408), how long unread request bytes are drained before the
 #: connection closes (so the client sees the answer rather than a reset)
 LINGERING_S = 1.0
+#: longest request line plus headers (a SigV4-signed request needs a few KiB)
+MAX_HEAD_BYTES = 16 * 1024
 #: how long close() lets in-flight requests (long polls included) finish
 SHUTDOWN_GRACE_S = 25.0
 
@@ -68,7 +69,12 @@ class BrokerServer:
         self.settings = settings
         self.credentials = credentials or CredentialStore.empty()
         self.metrics = Metrics()
-        self.guard = ConnectionGuard(settings.max_connections, settings.header_timeout_s)
+        self.http = HttpServer(
+            self._route, max_body_bytes=settings.max_body_bytes,
+            max_connections=settings.max_connections,
+            header_timeout_s=settings.header_timeout_s, lingering_s=LINGERING_S,
+            max_head_bytes=MAX_HEAD_BYTES)
+        """The HTTP/1.1 layer: connections, limits and the watchdog."""
         session = botocore.session.get_session()
         self.access_log = AccessLog()
         self.sqs = SqsActions(engine)
@@ -82,9 +88,8 @@ class BrokerServer:
             access_log=self.access_log,
         )
         self.housekeeper = Housekeeper(engine, self.accounts)
-        self._http: web.Server | None = None
         self._server: asyncio.Server | None = None
-        self._pages: dict[str, Callable[[web.BaseRequest], Awaitable[web.Response]]] = {
+        self._pages: dict[str, Callable[[Request], Awaitable[web.Response]]] = {
             "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics}
         self._closed = asyncio.Event()
         self.port = settings.port
@@ -101,39 +106,21 @@ class BrokerServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
-    def _request(self, message: Any, payload: Any, protocol: Any, writer: Any,
-                 task: asyncio.Task[None]) -> web.BaseRequest:
-        # The gateway checks body sizes itself (and answers 413 in AWS's shape); aiohttp's
-        # own limit is set above ours so it never answers first.
-        return web.BaseRequest(message, payload, protocol, writer, task,
-                               asyncio.get_running_loop(),
-                               client_max_size=self.settings.max_body_bytes + 1)
-
-    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
-        transport = request.transport
-        self.guard.request_started(transport)
-        try:
-            if request.method == "GET":
-                page = self._pages.get(request.path)
-                if page is not None:
-                    return await page(request)
-            return await self.gateway.handle(request)
-        finally:
-            self.guard.request_finished(transport)
+    async def _route(self, request: Request) -> web.StreamResponse:
+        if request.method == "GET":
+            page = self._pages.get(request.path)
+            if page is not None:
+                return await page(request)
+        return await self.gateway.handle(request)
 
     async def start(self) -> None:
-        # aiohttp's low-level server: no router or middleware on the hot path
-        http = web.Server(self._route, request_factory=self._request, access_log=None,
-                          keepalive_timeout=75.0, max_line_size=16384, max_field_size=16384,
-                          lingering_time=LINGERING_S)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self.guard.factory(http), self.settings.host, self.settings.port,
-            reuse_address=True, backlog=1024)
-        self._http = http
+            self.http, self.settings.host, self.settings.port, reuse_address=True,
+            backlog=1024)
         sock: socket.socket = self._server.sockets[0]
         self.port = sock.getsockname()[1]
-        self.guard.start()
+        self.http.start()
         self.housekeeper.start()
 
     async def close(self) -> None:
@@ -141,11 +128,7 @@ class BrokerServer:
         await self.housekeeper.close()
         if self._server is not None:
             self._server.close()
-        if self._http is not None:
-            self._http.pre_shutdown()  # closes idle keep-alive connections now
-            await self._http.shutdown(SHUTDOWN_GRACE_S)
-            self._http = None
-        await self.guard.close()
+        await self.http.shutdown(SHUTDOWN_GRACE_S)  # idle keep-alive connections at once
         await self.sqs.sends.close()
         self.access_log.flush()
         if self._server is not None:
@@ -168,15 +151,15 @@ class BrokerServer:
 
     # --- operations endpoints -----------------------------------------------------------
 
-    async def _healthz(self, request: web.BaseRequest) -> web.Response:
+    async def _healthz(self, request: Request) -> web.Response:
         return web.Response(text="ok\n")
 
-    async def _readyz(self, request: web.BaseRequest) -> web.Response:
+    async def _readyz(self, request: Request) -> web.Response:
         if await self.engine.ping():
             return web.Response(text="ready\n")
         return web.Response(status=503, text="redis unreachable or functions not loaded\n")
 
-    async def _metrics(self, request: web.BaseRequest) -> web.Response:
+    async def _metrics(self, request: Request) -> web.Response:
         try:
             await self.metrics.refresh_queues(self.engine, self.accounts)
         except Exception:  # Redis down: still serve the request counters

@@ -28,6 +28,7 @@ from broker import errors
 from broker.server.access_log import AccessLog
 from broker.server.caller import Caller
 from broker.server.codecs import XML_CONTENT_TYPE, ServiceCodec, query_error_header
+from broker.server.http11 import Request
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier, service_from_authorization
 
@@ -122,7 +123,7 @@ class Gateway:
         self._anonymous: dict[str, Caller] = {}
         """Unauthenticated callers by base URL (immutable, so shared between requests)."""
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request) -> web.StreamResponse:
         started = time.perf_counter()
         ex = _Exchange(request_id=self._request_ids.next())
         try:
@@ -152,7 +153,7 @@ class Gateway:
 
     # --- one request --------------------------------------------------------------------
 
-    async def _answer(self, request: web.BaseRequest, ex: _Exchange) -> web.Response:
+    async def _answer(self, request: Request, ex: _Exchange) -> web.Response:
         target = request.headers.get("X-Amz-Target")
         if target is not None:
             ex.protocol = "json"
@@ -161,7 +162,7 @@ class Gateway:
             return await self._json(request, ex, target, body)
         return await self._query(request, ex, body)
 
-    async def _json(self, request: web.BaseRequest, ex: _Exchange, target: str,
+    async def _json(self, request: Request, ex: _Exchange, target: str,
                     body: bytes) -> web.Response:
         prefix = target.rpartition(".")[0]
         service = ex.service = self._by_target.get(prefix)
@@ -183,7 +184,7 @@ class Gateway:
             headers={"Content-Type": service.codec.json_content_type or "application/json",
                      "x-amzn-RequestId": ex.request_id})
 
-    async def _query(self, request: web.BaseRequest, ex: _Exchange, body: bytes) -> web.Response:
+    async def _query(self, request: Request, ex: _Exchange, body: bytes) -> web.Response:
         form = self._form(request, body)
         action = form.get("Action", "")
         service = ex.service = self._service_for_action(request, action)
@@ -201,7 +202,7 @@ class Gateway:
             body=service.codec.encode_query_response(operation, result, ex.request_id),
             headers={"Content-Type": XML_CONTENT_TYPE, "x-amzn-RequestId": ex.request_id})
 
-    async def _body(self, request: web.BaseRequest) -> bytes:
+    async def _body(self, request: Request) -> bytes:
         length = request.content_length
         if length is not None and length > self._max_body_bytes:
             raise errors.RequestEntityTooLarge(
@@ -224,7 +225,7 @@ class Gateway:
                 f"Request body exceeds the limit of {self._max_body_bytes} bytes.") from exc
 
     @staticmethod
-    def _form(request: web.BaseRequest, body: bytes) -> dict[str, str]:
+    def _form(request: Request, body: bytes) -> dict[str, str]:
         """Query string and form body fields (the body wins), strictly parsed."""
         fields: dict[str, str] = {}
         sources = [request.rel_url.raw_query_string]
@@ -254,7 +255,7 @@ class Gateway:
             fields.update(pairs)
         return fields
 
-    def _service_for_action(self, request: web.BaseRequest, action: str) -> Service:
+    def _service_for_action(self, request: Request, action: str) -> Service:
         name = service_from_authorization(request.headers, request.rel_url.raw_query_string)
         if name is not None and name in self._by_name:
             return self._by_name[name]
@@ -263,7 +264,7 @@ class Gateway:
                 return service
         return self._services[0]  # renders MissingAction / InvalidAction
 
-    def _authenticate(self, request: web.BaseRequest, body: bytes, ex: _Exchange) -> Caller:
+    def _authenticate(self, request: Request, body: bytes, ex: _Exchange) -> Caller:
         base_url = f"{request.scheme}://{request.host}"
         if self._verifier is None:
             ex.account = self._default_account

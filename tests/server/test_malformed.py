@@ -316,7 +316,7 @@ async def test_connection_limit(plain_url: str) -> None:
         writer.close()
         assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
         assert b"\r\nConnection: close\r\n" in answer
-        assert server.guard.refused >= 1
+        assert server.http.refused >= 1
 
         # the two held connections still work, and a freed slot is usable again
         reader0, writer0 = held[0]
@@ -328,7 +328,7 @@ async def test_connection_limit(plain_url: str) -> None:
             w.close()
             await w.wait_closed()
         for _ in range(100):  # until the server has noticed the closes (bounded)
-            if server.guard.open_connections == 0:
+            if server.http.open_connections == 0:
                 break
             await asyncio.sleep(0.05)
         assert await _healthy(server.url)
@@ -370,7 +370,7 @@ async def test_header_deadline(plain_url: str) -> None:
                     if reader.at_eof():
                         break
             assert await _read_all(reader) == b""
-        assert server.guard.timed_out >= 3
+        assert server.http.timed_out >= 3
 
         # prompt clients are served, also several requests on one connection
         async with _connection(server.url) as (reader, writer):
@@ -438,7 +438,7 @@ async def test_disconnect_mid_body_is_not_an_internal_error(
             await writer.drain()
             await asyncio.sleep(0.2)  # let the server start reading the body
         for _ in range(100):  # until the server has noticed (bounded)
-            if server.guard.open_connections == 0:
+            if server.http.open_connections == 0:
                 break
             await asyncio.sleep(0.05)
         assert await _healthy(server.url)
