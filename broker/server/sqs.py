@@ -60,8 +60,9 @@ def _send_entry(p: Params, entry_id: str = "") -> SendEntry:
         body=p.get("MessageBody", ""),
         id=entry_id,
         delay_seconds=p.get("DelaySeconds"),
-        message_attributes=dict(p.get("MessageAttributes") or {}),
-        system_attributes=dict(p.get("MessageSystemAttributes") or {}),
+        # (the decoded request's own dicts: nothing else holds them)
+        message_attributes=p.get("MessageAttributes") or {},
+        system_attributes=p.get("MessageSystemAttributes") or {},
     )
 
 
