@@ -15,7 +15,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,16 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--wait-idle", type=float, default=0.0, metavar="SECONDS",
         help="before each scenario, wait up to SECONDS for the rest of the machine to be "
              "idle (other processes < 0.2 cores over 2 s); for shared machines (default 0)")
+
+
+def apply_defaults(args: argparse.Namespace, defaults: Mapping[str, tuple[Any, Any]],
+                   everything: Iterable[str]) -> None:
+    """Fill the options left unset: (full, quick) pairs by ``--quick``; ``--only``: all."""
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    if args.only is None:
+        args.only = list(everything)
 
 
 def run(coro: Coroutine[Any, Any, int]) -> int:

@@ -139,11 +139,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _resolve(args: argparse.Namespace) -> None:
-    for name, (full, quick) in DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if args.only is None:
-        args.only = list(SCENARIOS)
+    harness.apply_defaults(args, DEFAULTS, SCENARIOS)
 
 
 def main(args: argparse.Namespace) -> int:
