@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 MessageAttributes = dict[str, dict[str, Any]]
 
@@ -21,6 +22,13 @@ class QueueRef:
     """12-digit AWS-style account id."""
     name: str
     """Queue name, 1-80 characters (``.fifo`` suffix for FIFO queues)."""
+
+    @classmethod
+    def from_url(cls, url: str) -> QueueRef | None:
+        """The queue a queue URL (``http://host:port/<account>/<name>``) names; None when
+        the path is not exactly two segments."""
+        parts = [p for p in urlsplit(url).path.split("/") if p]
+        return cls(parts[0], parts[1]) if len(parts) == 2 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,8 +337,8 @@ class Client:
 
     def _ref(self, name_or_url: str) -> QueueRef:
         if "://" in name_or_url:
-            path = urlsplit(name_or_url).path.strip("/").split("/")
-            if len(path) != 2:
+            ref = QueueRef.from_url(name_or_url)
+            if ref is None:
                 raise errors.InvalidAddress(f"Not a queue URL: {name_or_url}")
-            return QueueRef(path[0], path[1])
+            return ref
         return QueueRef(self._transport.account_id, name_or_url)

@@ -155,8 +155,10 @@ class HttpTransport:
 
     def _learn_account(self, queue_url: str) -> None:
         if not self._account_known:
-            self.account_id = urlsplit(queue_url).path.strip("/").split("/")[0]
-            self._account_known = True
+            ref = QueueRef.from_url(queue_url)
+            if ref is not None:
+                self.account_id = ref.account
+                self._account_known = True
 
     async def delete_queue(self, queue: QueueRef) -> None:
         await self._call("DeleteQueue", self._url(queue))
@@ -175,8 +177,7 @@ class HttpTransport:
         if next_token:
             params["NextToken"] = next_token
         r = await self._call("ListQueues", params)
-        refs = [QueueRef(*urlsplit(u).path.strip("/").split("/", 1))
-                for u in r.get("QueueUrls", [])]
+        refs = [ref for u in r.get("QueueUrls", []) if (ref := QueueRef.from_url(u))]
         return refs, r.get("NextToken")
 
     async def get_attributes(self, queue: QueueRef, names: Sequence[str]) -> dict[str, str]:
@@ -205,8 +206,7 @@ class HttpTransport:
 
     async def dead_letter_sources(self, queue: QueueRef) -> list[QueueRef]:
         r = await self._call("ListDeadLetterSourceQueues", self._url(queue))
-        return [QueueRef(*urlsplit(u).path.strip("/").split("/", 1))
-                for u in r.get("queueUrls", [])]
+        return [ref for u in r.get("queueUrls", []) if (ref := QueueRef.from_url(u))]
 
     # -- messages --------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Engine, SendEntry
@@ -35,10 +34,10 @@ def _queue_url(caller: Caller, ref: QueueRef) -> str:
 
 def queue_from_url(url: str) -> QueueRef:
     """``http://host:port/<account>/<name>`` -> QueueRef; InvalidAddress otherwise."""
-    parts = [p for p in urlsplit(url).path.split("/") if p]
-    if len(parts) != 2 or not parts[0] or not parts[1]:
+    ref = QueueRef.from_url(url)
+    if ref is None:
         raise errors.InvalidAddress(f"The address {url} is not valid for this endpoint.")
-    return QueueRef(parts[0], parts[1])
+    return ref
 
 
 def _page(names: list[str], max_results: int | None, token: str | None
