@@ -15,8 +15,6 @@ from broker.engine.keys import AccountKeys, QueueKeys
 from broker.engine.records import as_text
 from broker.types import QueueRef
 
-#: largest page ListQueues returns
-MAX_LIST_RESULTS = 1000
 #: meta fields that are bookkeeping, never shown as attributes
 _INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq"}
 
@@ -112,14 +110,10 @@ class QueueAdmin:
         next_token: str | None = None,
     ) -> tuple[list[str], str | None]:
         """ListQueues: names in lexicographic order, paginated by ``next_token``."""
-        if max_results is not None and not 1 <= max_results <= MAX_LIST_RESULTS:
-            raise errors.InvalidParameterValue(
-                f"Value {max_results} for parameter MaxResults is invalid. "
-                f"Reason: Must be between 1 and {MAX_LIST_RESULTS}, if provided."
-            )
+        validation.validate_max_results(max_results)
         if next_token is not None and not next_token.startswith(prefix):
             raise errors.InvalidParameterValue("Invalid NextToken value.")
-        limit = max_results or MAX_LIST_RESULTS
+        limit = max_results or validation.MAX_LIST_RESULTS
         lo = f"({next_token}" if next_token else f"[{prefix}"
         hi = f"[{prefix}\xff"
         raw = await self._ctx.redis.zrangebylex(

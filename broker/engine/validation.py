@@ -243,6 +243,17 @@ def _check_int_range(parameter: str, value: object, low: int, high: int, reason:
         raise _invalid_parameter(parameter, value, reason)
 
 
+#: most results of one ListQueues / ListDeadLetterSourceQueues page
+MAX_LIST_RESULTS = 1000
+
+
+def validate_max_results(max_results: int | None) -> None:
+    """Check a list call's optional MaxResults (1-1000)."""
+    if max_results is not None:
+        _check_int_range("MaxResults", max_results, 1, MAX_LIST_RESULTS,
+                         f"Must be between 1 and {MAX_LIST_RESULTS}, if provided.")
+
+
 def contains_invalid_characters(text: str) -> bool:
     """Tell whether ``text`` holds a character outside SQS's allowed set.
 

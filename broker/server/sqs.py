@@ -11,13 +11,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from broker import errors
-from broker.engine import Engine, SendEntry
+from broker.engine import Engine, SendEntry, validation
 from broker.server.caller import Caller
 from broker.server.send_coalescer import SendCoalescer
 from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
 
-#: most results of one ListDeadLetterSourceQueues page
-MAX_PAGE = 1000
 #: parsed queue URLs kept
 MAX_CACHED_URLS = 4096
 
@@ -43,10 +41,7 @@ def queue_from_url(url: str) -> QueueRef:
 def _page(names: list[str], max_results: int | None, token: str | None
           ) -> tuple[list[str], str | None]:
     """One page of sorted ``names`` after ``token`` (the last name of the previous page)."""
-    if max_results is not None and not 1 <= max_results <= MAX_PAGE:
-        raise errors.InvalidParameterValue(
-            f"Value {max_results} for parameter MaxResults is invalid. "
-            f"Reason: Must be between 1 and {MAX_PAGE}, if provided.")
+    validation.validate_max_results(max_results)
     if token is not None:
         names = [n for n in names if n > token]
     if max_results is None or len(names) <= max_results:
