@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from broker import errors
 from broker.engine import Engine
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 class Housekeeper:
     """Owns the upkeep task: ``start()`` it, ``await close()`` it."""
 
-    def __init__(self, engine: Engine, accounts: Callable[[], list[str]] | list[str],
+    def __init__(self, engine: Engine, accounts: Sequence[str],
                  interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self._engine = engine
-        self._accounts = accounts
+        self._accounts = tuple(accounts)
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -68,9 +68,8 @@ class Housekeeper:
 
     async def run_once(self) -> int:
         """One pass over every queue; returns the message numbers swept past."""
-        accounts = self._accounts() if callable(self._accounts) else self._accounts
         swept = 0
-        for account in accounts:
+        for account in self._accounts:
             token: str | None = None
             while True:
                 names, token = await self._engine.admin.list_queues(

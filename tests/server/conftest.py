@@ -11,7 +11,7 @@ from botocore.client import BaseClient
 from broker.server.app import BrokerServer
 from tests.broker_servers import serving_in_thread
 from tests.conftest import TEST_LIMITS
-from tests.server.helpers import release_client_connections, sqs_client, unique_name
+from tests.server.helpers import sqs_client, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,6 @@ def sqs_server(standalone_url: str) -> Iterator[BrokerServer]:
     """An unauthenticated broker server in a thread of its own, shared by the session."""
     with serving_in_thread(standalone_url, limits=TEST_LIMITS) as server:
         yield server
-        release_client_connections()
 
 
 @pytest.fixture(scope="session")

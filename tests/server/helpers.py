@@ -7,7 +7,6 @@ controls every header and byte; the servers they talk to run in their own thread
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import http.client
 import json
@@ -45,16 +44,6 @@ def sqs_client(endpoint_url: str, *, key: str = "test", secret: str = "test",
         aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 1, "mode": "standard"},
                       connect_timeout=5, read_timeout=40))
-
-
-def release_client_connections() -> None:
-    """Close the client connections nobody uses any more, before a server stops.
-
-    An idle keep-alive connection holds the server's shutdown for its whole grace period
-    (see test_malformed). botocore connections still checked out when a call failed stay
-    referenced from the tracebacks the tests caught (reference cycles): collect them.
-    """
-    gc.collect()
 
 
 def unique_name(prefix: str = "q") -> str:

@@ -30,7 +30,6 @@ from tests.server.helpers import (
     Reply,
     http_request,
     json_error,
-    release_client_connections,
     seen,
     sqs_client,
     unique_name,
@@ -54,7 +53,6 @@ MISMATCH = ("The request signature we calculated does not match the signature yo
 def auth_server(standalone_url: str) -> Iterator[BrokerServer]:
     with serving_in_thread(standalone_url, limits=TEST_LIMITS, credentials=STORE) as server:
         yield server
-        release_client_connections()
 
 
 @pytest.fixture(scope="module")
