@@ -43,6 +43,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
              "idle (other processes < 0.2 cores over 2 s); for shared machines (default 0)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0 (``1_000`` allowed)."""
+    value = int(text.replace("_", ""))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def apply_defaults(args: argparse.Namespace, defaults: Mapping[str, tuple[Any, Any]],
                    everything: Iterable[str]) -> None:
     """Fill the options left unset: (full, quick) pairs by ``--quick``; ``--only``: all."""

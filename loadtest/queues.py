@@ -85,15 +85,8 @@ def _scenario_list(text: str) -> list[str]:
     return out
 
 
-def _positive(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
 def _concurrency(text: str) -> int:
-    value = _positive(text)
+    value = harness.positive_int(text)
     if value > MAX_CONCURRENCY:
         raise argparse.ArgumentTypeError(
             f"at most {MAX_CONCURRENCY} (the engine's Redis connection pool size)")
@@ -115,21 +108,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="concurrent coroutines in scenarios 1, 2 and 4 (default 16)")
     p.add_argument("--fill-concurrency", type=_concurrency, default=48, metavar="N",
                    help="concurrent send_batch coroutines filling the deep queue (default 48)")
-    p.add_argument("--body-size", type=_positive, default=1024, metavar="BYTES",
+    p.add_argument("--body-size", type=harness.positive_int, default=1024, metavar="BYTES",
                    help="message body size (default 1024)")
-    p.add_argument("--count", type=_positive, default=None, metavar="N",
+    p.add_argument("--count", type=harness.positive_int, default=None, metavar="N",
                    help="messages sent in scenario 1 and drained in 2 (default 200000; "
                         "quick 20000)")
-    p.add_argument("--samples", type=_positive, default=None, metavar="N",
+    p.add_argument("--samples", type=harness.positive_int, default=None, metavar="N",
                    help="timed round trips per depth in scenario 3 (default 2000; quick 500)")
-    p.add_argument("--shallow", type=_positive, default=None, metavar="N",
+    p.add_argument("--shallow", type=harness.positive_int, default=None, metavar="N",
                    help="depth of the shallow queue in scenario 3 (default 1000)")
-    p.add_argument("--deep", type=_positive, default=None, metavar="N",
+    p.add_argument("--deep", type=harness.positive_int, default=None, metavar="N",
                    help="depth of the deep queue in scenario 3 (default 1000000; "
                         "quick 100000)")
-    p.add_argument("--mem-count", type=_positive, default=None, metavar="N",
+    p.add_argument("--mem-count", type=harness.positive_int, default=None, metavar="N",
                    help="messages stored in scenario 4 (default 200000; quick 20000)")
-    p.add_argument("--wake-samples", type=_positive, default=None, metavar="N",
+    p.add_argument("--wake-samples", type=harness.positive_int, default=None, metavar="N",
                    help="wake-ups measured per method in scenario 5 (default 1000; "
                         "quick 200)")
     p.add_argument("--strict", action="store_true",

@@ -78,13 +78,6 @@ def _targets(text: str) -> list[str]:
     return [t for t in TARGETS if t in names]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -106,7 +99,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="seconds measured in each phase (default 20; quick 5)")
     p.add_argument("--warmup", type=_positive_float, default=None, metavar="S",
                    help="unmeasured seconds before the throughput phase (default 5; quick 2)")
-    p.add_argument("--connections", type=_positive_int, default=64, metavar="N",
+    p.add_argument("--connections", type=harness.positive_int, default=64, metavar="N",
                    help="concurrent connections in the throughput phase, and the most "
                         "the open loop uses (default 64)")
     p.add_argument("--rate", type=_positive_float, default=2000.0, metavar="R",
@@ -114,15 +107,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--drain", type=_positive_float, default=5.0, metavar="S",
                    help="after the open loop, wait this long for outstanding responses "
                         "(default 5)")
-    p.add_argument("--body-size", type=_positive_int, default=1024, metavar="BYTES",
+    p.add_argument("--body-size", type=harness.positive_int, default=1024, metavar="BYTES",
                    help="MessageBody size (default 1024)")
     p.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                    help="throughput-phase load generator: wrk, or Python processes "
                         "(default auto: wrk when installed)")
-    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--threads", type=harness.positive_int, default=1, metavar="N",
                    help="wrk threads (default 1: one wrk thread outruns this server and "
                         "leaves the other core to it)")
-    p.add_argument("--processes", type=_positive_int, default=2, metavar="N",
+    p.add_argument("--processes", type=harness.positive_int, default=2, metavar="N",
                    help="processes of the Python generator (default 2)")
     p.add_argument("--broker-root", type=Path, default=REPO_ROOT, metavar="DIR",
                    help="run `python -m broker serve` from this checkout (cwd and "
@@ -635,20 +628,16 @@ async def run_targets(ctx: Ctx, skipped: dict[str, str]) -> None:
             say(f"\n[ceiling] null server, {kind}")
             ctx.results[f"null-{kind}"] = await _guarded(
                 f"null-{kind}", functools.partial(bench_null, ctx, kind))
-    if "broker" in ctx.args.only:
-        say("\n[broker] python -m broker serve")
-        if "broker" in skipped:
-            say(f"  SKIPPED: {skipped['broker']}")
-            ctx.results["broker"] = {"skipped": skipped["broker"]}
+    for name, title, bench in (("broker", "python -m broker serve", bench_broker),
+                               ("moto", "python -m moto.server", bench_moto)):
+        if name not in ctx.args.only:
+            continue
+        say(f"\n[{name}] {title}")
+        if name in skipped:
+            say(f"  SKIPPED: {skipped[name]}")
+            ctx.results[name] = {"skipped": skipped[name]}
         else:
-            ctx.results["broker"] = await _guarded("broker", lambda: bench_broker(ctx))
-    if "moto" in ctx.args.only:
-        say("\n[moto] python -m moto.server")
-        if "moto" in skipped:
-            say(f"  SKIPPED: {skipped['moto']}")
-            ctx.results["moto"] = {"skipped": skipped["moto"]}
-        else:
-            ctx.results["moto"] = await _guarded("moto", lambda: bench_moto(ctx))
+            ctx.results[name] = await _guarded(name, functools.partial(bench, ctx))
 
 
 async def find_skipped(only: list[str], broker_root: Path) -> dict[str, str]:
