@@ -18,6 +18,16 @@ every queue script runs unchanged on a cluster)::
     rc:{q:<account>:<name>}:avail     zset   message number, score = ms it becomes visible
                                              (visible now, or delayed)
     rc:{q:<account>:<name>}:inflight  zset   message number, score = visibility deadline ms
+    rc:{q:<account>:<name>}:groups    zset   FIFO: "<group>\0<message number>", score 0 (lex
+                                             order = each group's messages in send order)
+    rc:{q:<account>:<name>}:ready     zset   FIFO: group -> ms it became receivable (its
+                                             first message is not in flight)
+    rc:{q:<account>:<name>}:ingroup   hash   FIFO: in-flight message number -> group
+    rc:{q:<account>:<name>}:dedup     hash   FIFO: deduplication key -> msgpack [id, number]
+    rc:{q:<account>:<name>}:dedupexp  zset   FIFO: deduplication key -> ms it is forgotten
+    rc:{q:<account>:<name>}:attempts  hash   FIFO: ReceiveRequestAttemptId -> msgpack
+                                             [number, receive count, deadline, ...]
+    rc:{q:<account>:<name>}:attemptexp zset  FIFO: ReceiveRequestAttemptId -> expiry ms
     rc:{q:<account>:<name>}:dlqout    hash   message number -> record on its way to the DLQ
                                              (the DLQ lives in another slot: outbox)
     rc:{q:<account>:<name>}:waiters   zset   engine id -> ms until which it long-polls
@@ -47,6 +57,8 @@ class QueueKeys:
     send_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     receive_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     delete_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: the three keys of a FIFO queue's group bookkeeping (see _prelude.lua)
+    fifo_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         meta, msgs, avail, inflight = self.meta, self.msgs, self.avail, self.inflight
@@ -54,6 +66,7 @@ class QueueKeys:
         object.__setattr__(self, "receive_keys",
                            (meta, msgs, avail, inflight, self.dlqout, self.waiters))
         object.__setattr__(self, "delete_keys", (meta, msgs, avail, inflight))
+        object.__setattr__(self, "fifo_keys", (self.groups, self.ready, self.ingroup))
 
     @property
     def tag(self) -> str:
@@ -74,6 +87,34 @@ class QueueKeys:
     @property
     def inflight(self) -> str:
         return f"{self.tag}:inflight"
+
+    @property
+    def groups(self) -> str:
+        return f"{self.tag}:groups"
+
+    @property
+    def ready(self) -> str:
+        return f"{self.tag}:ready"
+
+    @property
+    def ingroup(self) -> str:
+        return f"{self.tag}:ingroup"
+
+    @property
+    def dedup(self) -> str:
+        return f"{self.tag}:dedup"
+
+    @property
+    def dedup_exp(self) -> str:
+        return f"{self.tag}:dedupexp"
+
+    @property
+    def attempts(self) -> str:
+        return f"{self.tag}:attempts"
+
+    @property
+    def attempt_exp(self) -> str:
+        return f"{self.tag}:attemptexp"
 
     @property
     def dlqout(self) -> str:
@@ -101,7 +142,8 @@ class QueueKeys:
     def all_data(self) -> list[str]:
         """Every key that holds this queue's state (for DeleteQueue)."""
         return [self.meta, self.msgs, self.avail, self.inflight, self.dlqout, self.waiters,
-                self.tags, self.sources]
+                self.tags, self.sources, *self.fifo_keys, self.dedup, self.dedup_exp,
+                self.attempts, self.attempt_exp]
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,11 @@ class QueueAdmin:
         attrs = dict(attributes or {})
         fifo = attrs.get("FifoQueue", "false").lower() == "true"
         validation.validate_queue_name(queue.name, fifo)
-        if fifo:
-            raise errors.UnsupportedOperation("FIFO queues are not supported yet.")
         given = validation.validate_queue_attributes(attrs, creating=True, fifo=fifo)
+        if fifo:
+            validation.validate_fifo_throughput(
+                given.get("DeduplicationScope", "queue"),
+                given.get("FifoThroughputLimit", "perQueue"))
         if tags:
             validation.validate_tags(tags)
             validation.check_tag_count(len(tags))
@@ -73,8 +75,10 @@ class QueueAdmin:
                 f"Too many queues: the account holds the most allowed "
                 f"({self._ctx.limits.max_queues_per_account})."
             )
-        defaults = {k: v for k, v in validation.DEFAULT_QUEUE_ATTRIBUTES.items()
-                    if k not in given}
+        all_defaults = dict(validation.DEFAULT_QUEUE_ATTRIBUTES)
+        if fifo:
+            all_defaults.update(validation.DEFAULT_FIFO_QUEUE_ATTRIBUTES)
+        defaults = {k: v for k, v in all_defaults.items() if k not in given}
         rest = {**defaults, **extra,
                 "arn": self._ctx.identity.queue_arn(queue.account, queue.name)}
         args: list[str | int] = [clock_arg(self._ctx.clock), len(given)]
@@ -163,6 +167,12 @@ class QueueAdmin:
             raise _no_queue()
         fifo = queue.name.endswith(".fifo")
         given = validation.validate_queue_attributes(attributes, creating=False, fifo=fifo)
+        if fifo and {"DeduplicationScope", "FifoThroughputLimit"} & given.keys():
+            scope, limit = await self._ctx.redis.hmget(
+                keys.meta, ["DeduplicationScope", "FifoThroughputLimit"])
+            validation.validate_fifo_throughput(
+                given.get("DeduplicationScope", as_text(scope or b"queue")),
+                given.get("FifoThroughputLimit", as_text(limit or b"perQueue")))
         extra = await self._redrive_fields(queue, given)
         old_policy = None
         if "RedrivePolicy" in given:
@@ -181,7 +191,7 @@ class QueueAdmin:
     async def purge(self, queue: QueueRef) -> None:
         keys = QueueKeys(queue.account, queue.name)
         await self._ctx.scripts.call(
-            "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight],
+            "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys],
             [clock_arg(self._ctx.clock), self._ctx.limits.purge_interval_ms])
 
     async def sweep(self, queue: QueueRef, limit: int = 500) -> int:
@@ -190,7 +200,7 @@ class QueueAdmin:
         the server calls this for queues that see neither."""
         keys = QueueKeys(queue.account, queue.name)
         swept = await self._ctx.scripts.call(
-            "sweep", [keys.meta, keys.msgs, keys.avail, keys.inflight],
+            "sweep", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys],
             [clock_arg(self._ctx.clock), limit])
         return int(swept)
 
@@ -247,6 +257,11 @@ class QueueAdmin:
             raise errors.InvalidParameterValue(
                 "Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its "
                 "own dead-letter queue.")
+        if dlq.name.endswith(validation.FIFO_SUFFIX) != queue.name.endswith(
+                validation.FIFO_SUFFIX):
+            raise errors.InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target "
+                "must be the same type of queue (standard or FIFO) as the source.")
         dlq_keys = QueueKeys(dlq.account, dlq.name)
         allow = await self._ctx.redis.hmget(
             dlq_keys.meta, ["arn", "RedriveAllowPolicy"])

@@ -27,6 +27,7 @@ from broker.engine.records import (
     new_message_ids,
     pack_extra,
     unpack_record,
+    uuid_text,
 )
 from broker.engine.wakeups import SAFETY_POLL_S
 from broker.types import (
@@ -59,6 +60,15 @@ class SendEntry:
     delay_seconds: int | None = None
     message_attributes: MessageAttributes = field(default_factory=dict)
     system_attributes: MessageAttributes = field(default_factory=dict)
+    group_id: str | None = None
+    """MessageGroupId: required on FIFO queues; a tenant key on standard queues."""
+    deduplication_id: str | None = None
+    """MessageDeduplicationId (FIFO queues only)."""
+
+
+def is_fifo(queue: QueueRef) -> bool:
+    """FIFO queues, and only they, have names ending in ``.fifo``."""
+    return queue.name.endswith(validation.FIFO_SUFFIX)
 
 
 class Queues:
@@ -89,7 +99,7 @@ class Queues:
 
     async def send(self, queue: QueueRef, entry: SendEntry, sender_id: str = "") -> SendResult:
         """SendMessage."""
-        prepared = self._prepare(entry)
+        prepared = self._prepare(entry, is_fifo(queue))
         results = await self._send_prepared(queue, [prepared], sender_id)
         result = results[0]
         if isinstance(result, errors.BrokerError):
@@ -104,9 +114,10 @@ class Queues:
         prepared: list[_Prepared] = []
         failed: list[BatchResultError] = []
         total = 0
+        fifo = is_fifo(queue)
         for e in entries:
             try:
-                p = self._prepare(e)
+                p = self._prepare(e, fifo)
             except errors.BrokerError as exc:
                 failed.append(BatchResultError(e.id, exc.wire_code(), exc.message))
                 continue
@@ -126,8 +137,11 @@ class Queues:
                     successful[p.entry.id] = res
         return BatchSendResult(successful=successful, failed=failed)
 
-    def _prepare(self, e: SendEntry) -> _Prepared:
+    def _prepare(self, e: SendEntry, fifo: bool) -> _Prepared:
         body = validation.validated_body_bytes(e.body)
+        if e.group_id is not None or e.deduplication_id is not None or fifo:
+            validation.validate_fifo_send(e.group_id, e.deduplication_id, e.delay_seconds,
+                                          fifo=fifo)
         if e.delay_seconds is not None:
             validation.validate_delay(e.delay_seconds, False)
         attrs = e.message_attributes
@@ -146,6 +160,8 @@ class Queues:
     ) -> list[SendResult | errors.BrokerError]:
         keys = self._queue_keys(queue)
         sender = sender_id or queue.account
+        if is_fifo(queue):
+            return await self._send_fifo(queue, keys, items, sender)
         # The whole batch travels as one msgpack argument (see send.lua): one argument
         # instead of six per message is much cheaper to frame for redis-py. Packed with
         # use_bin_type=False, as Redis' cmsgpack does not know the bin types.
@@ -157,7 +173,8 @@ class Queues:
             digests.append(digest)
             e = p.entry
             batch += (raw_id, p.body, -1 if e.delay_seconds is None else e.delay_seconds,
-                      pack_extra(e.message_attributes, sender, p.trace), p.size, digest)
+                      pack_extra(e.message_attributes, sender, p.trace), p.size, digest,
+                      e.group_id or "")
         reply = await self._ctx.scripts.call(
             "send", keys.send_keys,
             [clock_arg(self._ctx.clock), keys.wake_channel,
@@ -166,18 +183,45 @@ class Queues:
         out: list[SendResult | errors.BrokerError] = []
         for (_, mid), digest, p, seq in zip(ids, digests, items, reply[2:], strict=True):
             if int(seq) == 0:
-                out.append(errors.InvalidParameterValue(
-                    f"One or more parameters are invalid. Reason: Message must be shorter "
-                    f"than {max_size} bytes."))
+                out.append(_too_big(max_size))
                 continue
+            out.append(_sent(mid, digest, p))
+        return out
+
+    async def _send_fifo(
+        self, queue: QueueRef, keys: QueueKeys, items: Sequence[_Prepared], sender: str
+    ) -> list[SendResult | errors.BrokerError]:
+        """The FIFO send (fifo_send.lua): deduplication, groups, sequence numbers."""
+        batch: list[Any] = []
+        ids = new_message_ids(len(items))
+        digests = []
+        for (raw_id, _), p in zip(ids, items, strict=True):
+            digest = hashlib.md5(p.body, usedforsecurity=False).digest()
+            digests.append(digest)
             e = p.entry
-            out.append(SendResult(
-                mid, digest.hex(),
-                md5.md5_of_message_attributes(e.message_attributes) if e.message_attributes
-                else None,
-                None if p.trace is None
-                else md5.md5_of_message_attributes(e.system_attributes),
-            ))
+            batch += (raw_id, p.body, pack_extra(e.message_attributes, sender, p.trace),
+                      p.size, digest, e.group_id, e.deduplication_id or "",
+                      "" if e.deduplication_id else hashlib.sha256(p.body).hexdigest())
+        reply = await self._ctx.scripts.call(
+            "fifo_send", (*keys.send_keys, *keys.fifo_keys, keys.dedup, keys.dedup_exp),
+            [clock_arg(self._ctx.clock), keys.wake_channel,
+             msgpack.packb(batch, use_bin_type=False),
+             self._ctx.limits.fifo_deduplication_interval_ms])
+        max_size = int(reply[1])
+        out: list[SendResult | errors.BrokerError] = []
+        for i, ((_, mid), digest, p) in enumerate(zip(ids, digests, items, strict=True)):
+            code, value = reply[2 + 2 * i], reply[3 + 2 * i]
+            if code == b"B":
+                out.append(_too_big(max_size))
+            elif code == b"N":
+                out.append(errors.InvalidParameterValue(
+                    "The queue should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly"))
+            elif code == b"D":
+                raw_id, number = msgpack.unpackb(value, raw=True)
+                out.append(_sent(uuid_text(raw_id), digest, p, sequence_number(number)))
+            else:
+                out.append(_sent(mid, digest, p, sequence_number(code)))
         return out
 
     # -- receive -------------------------------------------------------------------------
@@ -186,15 +230,23 @@ class Queues:
         self, queue: QueueRef, *, max_messages: int = 1, wait_time_s: int | None = None,
         visibility_timeout_s: int | None = None,
         attribute_names: Sequence[str] = (), message_attribute_names: Sequence[str] = (),
+        receive_request_attempt_id: str | None = None,
     ) -> list[ReceivedMessage]:
         """ReceiveMessage, with long polling when the wait time (given, or the queue's
-        ReceiveMessageWaitTimeSeconds) is above zero."""
+        ReceiveMessageWaitTimeSeconds) is above zero. ``receive_request_attempt_id``
+        (FIFO queues; ignored by standard ones): a retry with the same id within 5
+        minutes returns the same messages and handles if nothing changed since."""
         validation.validate_receive_params(max_messages, wait_time_s, visibility_timeout_s)
+        attempt = ""
+        if receive_request_attempt_id is not None:
+            validation.validate_fifo_id("ReceiveRequestAttemptId", receive_request_attempt_id)
+            if is_fifo(queue):
+                attempt = receive_request_attempt_id
         keys = self._queue_keys(queue)
         select = self._selection(attribute_names, message_attribute_names)
         wait_ms = None if wait_time_s is None else wait_time_s * 1000
         got, _, wait_ms = await self._receive_once(
-            queue, keys, max_messages, visibility_timeout_s, wait_ms)
+            queue, keys, max_messages, visibility_timeout_s, wait_ms, attempt)
         if got or wait_ms <= 0:
             return self._render(queue, got, select)
         # Long poll: subscribe first, then re-check, so no wake-up can slip in between.
@@ -203,7 +255,8 @@ class Queues:
             while (remaining := deadline - time.monotonic()) > 0:
                 event.clear()
                 got, next_ms, _ = await self._receive_once(
-                    queue, keys, max_messages, visibility_timeout_s, int(remaining * 1000))
+                    queue, keys, max_messages, visibility_timeout_s, int(remaining * 1000),
+                    attempt)
                 if got:
                     return self._render(queue, got, select)
                 timeout = min(remaining, SAFETY_POLL_S)
@@ -215,18 +268,23 @@ class Queues:
 
     async def _receive_once(
         self, queue: QueueRef, keys: QueueKeys, max_messages: int,
-        visibility_timeout_s: int | None, wait_ms: int | None,
+        visibility_timeout_s: int | None, wait_ms: int | None, attempt: str = "",
     ) -> tuple[list[tuple[int, Record]], int | None, int]:
         """One receive script call. When nothing is returned and the wait (``wait_ms``,
         or the queue's ReceiveMessageWaitTimeSeconds when None) is above zero, the script
         registers this engine as a long-poller. Returns the messages, the ms until the
         next one is due when none (None: nothing pending), and the wait in effect."""
-        reply = await self._ctx.scripts.call(
-            "receive", keys.receive_keys,
-            [clock_arg(self._ctx.clock), max_messages,
-             "" if visibility_timeout_s is None else visibility_timeout_s,
-             self._ctx.engine_id, "" if wait_ms is None else wait_ms,
-             self._ctx.limits.max_inflight_messages])
+        args = [clock_arg(self._ctx.clock), max_messages,
+                "" if visibility_timeout_s is None else visibility_timeout_s,
+                self._ctx.engine_id, "" if wait_ms is None else wait_ms]
+        if is_fifo(queue):
+            reply = await self._ctx.scripts.call(
+                "fifo_receive",
+                (*keys.receive_keys, *keys.fifo_keys, keys.attempts, keys.attempt_exp),
+                [*args, attempt, self._ctx.limits.fifo_receive_attempt_interval_ms])
+        else:
+            reply = await self._ctx.scripts.call(
+                "receive", keys.receive_keys, [*args, self._ctx.limits.max_inflight_messages])
         now, next_visible, flat, moved = int(reply[0]), int(reply[1]), reply[2], reply[3]
         got = [(int(flat[i]), unpack_record(flat[i + 1])) for i in range(0, len(flat), 2)]
         if moved:
@@ -240,6 +298,7 @@ class Queues:
         queue: QueueRef, got: list[tuple[int, Record]], select: _Selection
     ) -> list[ReceivedMessage]:
         out = []
+        fifo = is_fifo(queue)
         for seq, rec in got:
             attrs = select.message_attributes(rec.message_attributes)
             out.append(ReceivedMessage(
@@ -247,7 +306,7 @@ class Queues:
                 encode_handle(queue, seq, rec.receive_count),
                 rec.body,
                 rec.md5_of_body,
-                select.system_attributes(rec),
+                select.system_attributes(rec, sequence_number(seq) if fifo else None),
                 attrs,
                 md5.md5_of_message_attributes(attrs) if attrs else None,
             ))
@@ -270,7 +329,8 @@ class Queues:
                 queue, as_text(dlq_name) if dlq_name else "", src_arn, raw)
             mode = "ack" if stored else ("deliver" if len(delivered) < room else "return")
             reply = await self._ctx.scripts.call(
-                "dlq_settle", [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout],
+                "dlq_settle",
+                [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout, *keys.fifo_keys],
                 [clock_arg(self._ctx.clock), member(seq), mode,
                  "" if visibility_timeout_s is None else visibility_timeout_s])
             if mode == "deliver" and isinstance(reply, bytes):
@@ -287,7 +347,8 @@ class Queues:
         dlq = QueueKeys(queue.account, dlq_name)
         status = await self._ctx.scripts.call(
             "dlq_accept",
-            [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters],
+            [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters,
+             *dlq.fifo_keys],
             [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
              self._ctx.limits.dlq_move_marker_ttl_ms])
         return int(status) >= 0
@@ -295,12 +356,13 @@ class Queues:
     # -- delete / change visibility ------------------------------------------------------
 
     async def delete(self, queue: QueueRef, receipt_handle: str) -> None:
-        """DeleteMessage. A stale handle (the message was received again since) succeeds
-        without deleting, as SQS documents."""
+        """DeleteMessage. On a standard queue a stale handle (the message was received
+        again since) succeeds without deleting, as SQS documents; on a FIFO queue a handle
+        whose visibility timeout ran out fails."""
         seq, count = decode_handle(queue, receipt_handle)
-        keys = self._queue_keys(queue)
-        handles = msgpack.packb([member(seq), _count_arg(count)], use_bin_type=False)
-        await self._ctx.scripts.call("delete", keys.delete_keys, [handles])
+        [status] = await self._delete(queue, [(seq, count)])
+        if status < 0:
+            raise _expired_handle(receipt_handle)
 
     async def delete_batch(
         self, queue: QueueRef, entries: Sequence[tuple[str, str]]
@@ -308,15 +370,34 @@ class Queues:
         """DeleteMessageBatch: entries are (Id, ReceiptHandle)."""
         validation.validate_batch_entry_ids([i for i, _ in entries])
         good, failed = self._decode_entries(queue, entries)
+        ok: list[str] = []
         if good:
-            keys = self._queue_keys(queue)
-            handles: list[Any] = []
-            for _, seq, count in good:
-                handles += (f"{seq:012d}", _count_arg(count))  # = member(seq)
-            # One msgpack argument, as for send (see delete.lua).
-            await self._ctx.scripts.call(
-                "delete", keys.delete_keys, [msgpack.packb(handles, use_bin_type=False)])
-        return BatchResult(successful=[i for i, _, _ in good], failed=failed)
+            statuses = await self._delete(queue, [(seq, count) for _, seq, count in good])
+            handles = dict(entries)
+            for (entry_id, _, _), status in zip(good, statuses, strict=True):
+                if status < 0:
+                    err = _expired_handle(handles[entry_id])
+                    failed.append(BatchResultError(entry_id, err.wire_code(), err.message))
+                else:
+                    ok.append(entry_id)
+        return BatchResult(successful=ok, failed=failed)
+
+    async def _delete(self, queue: QueueRef, items: Sequence[tuple[int, int]]) -> list[int]:
+        """Run delete.lua (or fifo_delete.lua); per item 1 deleted, 0 nothing to do, -1
+        expired handle (FIFO)."""
+        keys = self._queue_keys(queue)
+        handles: list[Any] = []
+        for seq, count in items:
+            handles += (f"{seq:012d}", _count_arg(count))  # = member(seq)
+        # One msgpack argument, as for send (see delete.lua).
+        packed = msgpack.packb(handles, use_bin_type=False)
+        if is_fifo(queue):
+            reply = await self._ctx.scripts.call(
+                "fifo_delete", (*keys.delete_keys, *keys.fifo_keys),
+                [clock_arg(self._ctx.clock), packed])
+        else:
+            reply = await self._ctx.scripts.call("delete", keys.delete_keys, [packed])
+        return [int(s) for s in reply]
 
     async def change_visibility(
         self, queue: QueueRef, receipt_handle: str, visibility_timeout_s: int
@@ -356,13 +437,14 @@ class Queues:
         return BatchResult(successful=ok_ids, failed=failed)
 
     async def _change(self, queue: QueueRef, items: Sequence[tuple[int, int, int]]) -> list[int]:
-        keys = QueueKeys(queue.account, queue.name)
+        keys = self._queue_keys(queue)
         args: list[Any] = [clock_arg(self._ctx.clock), keys.wake_channel, len(items)]
         for seq, count, vt in items:
             args += [member(seq), count, vt]
         reply = await self._ctx.scripts.call(
             "change_visibility",
-            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters], args)
+            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters, *keys.fifo_keys],
+            args)
         return [int(s) for s in reply]
 
     @staticmethod
@@ -392,6 +474,34 @@ class Queues:
 _CACHE_MAX = 4096
 
 
+def sequence_number(member: bytes | str | int) -> str:
+    """A FIFO message's SequenceNumber: its message number, as 20 decimal digits
+    (increasing within the queue, so within every group)."""
+    return f"{int(member):020d}"
+
+
+def _sent(mid: str, digest: bytes, p: _Prepared, seq_number: str | None = None) -> SendResult:
+    e = p.entry
+    return SendResult(
+        mid, digest.hex(),
+        md5.md5_of_message_attributes(e.message_attributes) if e.message_attributes else None,
+        None if p.trace is None else md5.md5_of_message_attributes(e.system_attributes),
+        seq_number,
+    )
+
+
+def _too_big(max_size: int) -> errors.InvalidParameterValue:
+    return errors.InvalidParameterValue(
+        f"One or more parameters are invalid. Reason: Message must be shorter than "
+        f"{max_size} bytes.")
+
+
+def _expired_handle(handle: str) -> errors.InvalidParameterValue:
+    return errors.InvalidParameterValue(
+        f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt "
+        f"handle has expired.")
+
+
 def _count_arg(count: int) -> int:
     """A handle's receive count for a packed script argument: counts no message can have
     (beyond msgpack's and Lua's integers) become -1, which matches no message."""
@@ -416,7 +526,7 @@ class _Selection:
         self._message_names = {n for n in message if not n.endswith(".*")}
         self._message_prefixes = tuple(n[:-1] for n in message if n.endswith(".*") and n != ".*")
 
-    def system_attributes(self, rec: Record) -> dict[str, str]:
+    def system_attributes(self, rec: Record, seq_number: str | None) -> dict[str, str]:
         values = {
             "SenderId": rec.sender_id,
             "SentTimestamp": str(rec.sent_ms),
@@ -427,6 +537,12 @@ class _Selection:
             values["AWSTraceHeader"] = rec.trace_header
         if rec.dlq_source_arn:
             values["DeadLetterQueueSourceArn"] = rec.dlq_source_arn
+        if rec.group_id:
+            values["MessageGroupId"] = rec.group_id
+        if rec.deduplication_id:
+            values["MessageDeduplicationId"] = rec.deduplication_id
+        if seq_number is not None:
+            values["SequenceNumber"] = seq_number
         if self._all_system:
             return values
         return {k: v for k, v in values.items() if k in self._system}

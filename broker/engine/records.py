@@ -45,6 +45,10 @@ class Record(NamedTuple):
     trace_header: str | None
     dlq_source_arn: str
     md5_of_body: str
+    group_id: str = ""
+    """MessageGroupId ('' none)."""
+    deduplication_id: str = ""
+    """MessageDeduplicationId, given or content-based (FIFO; '' none)."""
 
 
 def new_message_ids(n: int) -> list[tuple[bytes, str]]:
@@ -63,7 +67,8 @@ def new_message_ids(n: int) -> list[tuple[bytes, str]]:
     return out
 
 
-def _uuid_text(raw: bytes) -> str:
+def uuid_text(raw: bytes) -> str:
+    """The canonical text of a 16-byte UUID."""
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -129,7 +134,7 @@ def unpack_record(raw: bytes) -> Record:
     n = len(fields)
     digest = fields[8] if n > 8 else b""
     return Record(
-        _uuid_text(mid) if len(mid) == 16 else mid.decode(),
+        uuid_text(mid) if len(mid) == 16 else mid.decode(),
         body.decode(),
         int(fields[2]),
         int(fields[3]),
@@ -139,6 +144,8 @@ def unpack_record(raw: bytes) -> Record:
         trace,
         fields[7].decode() if n > 7 else "",
         digest.hex() if digest else hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        fields[9].decode() if n > 9 else "",
+        fields[10].decode() if n > 10 else "",
     )
 
 

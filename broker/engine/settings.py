@@ -23,6 +23,10 @@ class Limits:
     """One PurgeQueue per queue per this many ms (PurgeQueueInProgress)."""
     deleted_queue_cooldown_ms: int = 60_000
     """A deleted queue's name is reusable after this many ms (QueueDeletedRecently)."""
+    fifo_deduplication_interval_ms: int = 300_000
+    """How long a FIFO queue remembers a MessageDeduplicationId."""
+    fifo_receive_attempt_interval_ms: int = 300_000
+    """How long a FIFO queue remembers a ReceiveRequestAttemptId."""
     dlq_move_marker_ttl_ms: int = 900_000
     """How long a dead-letter move is remembered, so a retried move is not duplicated."""
 

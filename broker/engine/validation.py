@@ -47,6 +47,9 @@ __all__ = [
     "validate_batch_size",
     "validate_body",
     "validate_delay",
+    "validate_fifo_id",
+    "validate_fifo_send",
+    "validate_fifo_throughput",
     "validate_message_attributes",
     "validate_message_size",
     "validate_queue_attributes",
@@ -971,3 +974,69 @@ def validate_tags(tags: Mapping[str, str]) -> None:
     for key, value in tags.items():
         _validate_tag_key(key)
         _validate_tag_value(key, value)
+
+
+# ---------------------------------------------------------------------------------------------
+# FIFO queues
+# ---------------------------------------------------------------------------------------------
+
+# Longest MessageGroupId, MessageDeduplicationId and ReceiveRequestAttemptId.
+MAX_FIFO_ID_LENGTH: Final = 128
+# Alphanumerics and ASCII punctuation: what those three ids may hold.
+_FIFO_ID_RE: Final = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
+
+
+def validate_fifo_id(parameter: str, value: object) -> None:
+    """Check a MessageGroupId, MessageDeduplicationId or ReceiveRequestAttemptId: 1-128
+    alphanumeric or punctuation characters.
+
+    Raises:
+        InvalidParameterValue: empty, too long, or another character.
+    """
+    if not isinstance(value, str) or not _FIFO_ID_RE.fullmatch(value):
+        raise _invalid_parameter(
+            parameter, value,
+            f"{parameter} can only include alphanumeric and punctuation characters. 1 to "
+            f"{MAX_FIFO_ID_LENGTH} in length.")
+
+
+def validate_fifo_send(
+    group_id: str | None, deduplication_id: str | None, delay_seconds: int | None, *,
+    fifo: bool,
+) -> None:
+    """Check the FIFO parameters of one message sent to a FIFO (``fifo=True``) or a
+    standard queue: a FIFO queue needs a MessageGroupId and takes no per-message delay; a
+    standard queue takes a MessageGroupId (fair queues) but no MessageDeduplicationId.
+
+    Raises:
+        MissingParameter: no MessageGroupId for a FIFO queue.
+        InvalidParameterValue: a malformed id; a deduplication id on a standard queue; a
+            positive DelaySeconds on a FIFO queue.
+    """
+    if fifo:
+        if group_id is None:
+            raise MissingParameter("The request must contain the parameter MessageGroupId.")
+        if delay_seconds is not None:
+            validate_delay(delay_seconds, True)
+    elif deduplication_id is not None:
+        raise InvalidParameterValue(
+            "The request include parameter MessageDeduplicationId which is not valid for "
+            "this queue type")
+    if group_id is not None:
+        validate_fifo_id("MessageGroupId", group_id)
+    if deduplication_id is not None:
+        validate_fifo_id("MessageDeduplicationId", deduplication_id)
+
+
+def validate_fifo_throughput(scope: str, limit: str) -> None:
+    """Check a FIFO queue's DeduplicationScope / FifoThroughputLimit pair: high-throughput
+    mode (``perMessageGroupId``) needs ``messageGroup`` deduplication.
+
+    Raises:
+        InvalidAttributeValue: ``perMessageGroupId`` with ``queue`` scope.
+    """
+    if limit == "perMessageGroupId" and scope != "messageGroup":
+        raise InvalidAttributeValue(
+            "Invalid value for the parameter FifoThroughputLimit. Reason: "
+            "FifoThroughputLimit perMessageGroupId can be set only when "
+            "DeduplicationScope is messageGroup.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -28,6 +29,9 @@ _ATTRIBUTE_KWARGS = {
     "delay_s": "DelaySeconds",
     "wait_time_s": "ReceiveMessageWaitTimeSeconds",
     "max_message_size": "MaximumMessageSize",
+    "content_based_deduplication": "ContentBasedDeduplication",
+    "deduplication_scope": "DeduplicationScope",
+    "fifo_throughput_limit": "FifoThroughputLimit",
 }
 
 
@@ -42,6 +46,8 @@ def attributes_from_kwargs(attributes: Mapping[str, str] | None, **kwargs: Any) 
             arn = target.arn if isinstance(target, Queue) else str(target)
             out["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": arn, "maxReceiveCount": int(max_receives)})
+        elif isinstance(value, bool):
+            out[_ATTRIBUTE_KWARGS[kw]] = "true" if value else "false"
         else:
             out[_ATTRIBUTE_KWARGS[kw]] = str(value)
     return out
@@ -119,6 +125,16 @@ class Message:
         return int(self._raw.attributes.get("ApproximateReceiveCount", "0"))
 
     @property
+    def group_id(self) -> str | None:
+        """MessageGroupId (FIFO queues, and fair queues' tenant key)."""
+        return self._raw.attributes.get("MessageGroupId")
+
+    @property
+    def sequence_number(self) -> str | None:
+        """SequenceNumber (FIFO queues): increases in send order within a group."""
+        return self._raw.attributes.get("SequenceNumber")
+
+    @property
     def md5_of_body(self) -> str:
         return self._raw.md5_of_body
 
@@ -155,9 +171,14 @@ class Queue:
     async def send(
         self, body: str | bytes, *, delay_s: int | None = None,
         attributes: Mapping[str, Any] | None = None, trace_header: str | None = None,
+        group_id: str | None = None, deduplication_id: str | None = None,
     ) -> SendResult:
-        """SendMessage. ``attributes`` takes plain values or boto3-shaped dicts."""
-        return await self._t.send(self.ref, _entry(body, "", delay_s, attributes, trace_header))
+        """SendMessage. ``attributes`` takes plain values or boto3-shaped dicts.
+        ``group_id`` is required on FIFO queues (on standard queues it is a fair-queue
+        tenant key); ``deduplication_id`` is for FIFO queues without content-based
+        deduplication."""
+        return await self._t.send(self.ref, _entry(
+            body, "", delay_s, attributes, trace_header, group_id, deduplication_id))
 
     async def send_json(self, value: Any, **kwargs: Any) -> SendResult:
         return await self.send(json.dumps(value, separators=(",", ":")), **kwargs)
@@ -167,7 +188,7 @@ class Queue:
         entries = []
         for i, b in enumerate(bodies):
             if isinstance(b, SendEntry):
-                entries.append(b if b.id else SendEntry(**{**_fields(b), "id": str(i)}))
+                entries.append(b if b.id else dataclasses.replace(b, id=str(i)))
             else:
                 entries.append(SendEntry(body=_body(b), id=str(i)))
         return await self._t.send_batch(self.ref, entries)
@@ -175,11 +196,13 @@ class Queue:
     async def receive(
         self, max_messages: int = 1, *, wait_time_s: int | None = None,
         visibility_timeout_s: int | None = None, attribute_names: Sequence[str] = ("All",),
-        message_attribute_names: Sequence[str] = ("All",),
+        message_attribute_names: Sequence[str] = ("All",), attempt_id: str | None = None,
     ) -> list[Message]:
-        """ReceiveMessage; long-polls for up to ``wait_time_s`` seconds when > 0."""
+        """ReceiveMessage; long-polls for up to ``wait_time_s`` seconds when > 0.
+        ``attempt_id`` (FIFO queues: ReceiveRequestAttemptId): retrying with the same id
+        within 5 minutes returns the same messages and handles if nothing changed."""
         raw = await self._t.receive(self.ref, max_messages, wait_time_s, visibility_timeout_s,
-                                    attribute_names, message_attribute_names)
+                                    attribute_names, message_attribute_names, attempt_id)
         return [Message(self, m) for m in raw]
 
     async def delete(self, receipt_handle: str) -> None:
@@ -226,27 +249,24 @@ class Queue:
         return f"Queue({self.name!r})"
 
 
-def _fields(e: SendEntry) -> dict[str, Any]:
-    return {"body": e.body, "delay_seconds": e.delay_seconds,
-            "message_attributes": e.message_attributes,
-            "system_attributes": e.system_attributes}
-
-
 def _entry(body: str | bytes, entry_id: str, delay_s: int | None,
-           attributes: Mapping[str, Any] | None, trace_header: str | None) -> SendEntry:
+           attributes: Mapping[str, Any] | None, trace_header: str | None,
+           group_id: str | None = None, deduplication_id: str | None = None) -> SendEntry:
     system: MessageAttributes = {}
     if trace_header is not None:
         system = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace_header}}
     return SendEntry(body=_body(body), id=entry_id, delay_seconds=delay_s,
                      message_attributes=to_message_attributes(attributes),
-                     system_attributes=system)
+                     system_attributes=system, group_id=group_id,
+                     deduplication_id=deduplication_id)
 
 
 def message(body: str | bytes, *, id: str = "", delay_s: int | None = None,
             attributes: Mapping[str, Any] | None = None,
-            trace_header: str | None = None) -> SendEntry:
-    """Build one entry for ``Queue.send_batch`` with attributes or a delay."""
-    return _entry(body, id, delay_s, attributes, trace_header)
+            trace_header: str | None = None, group_id: str | None = None,
+            deduplication_id: str | None = None) -> SendEntry:
+    """Build one entry for ``Queue.send_batch`` with attributes, a delay, or FIFO ids."""
+    return _entry(body, id, delay_s, attributes, trace_header, group_id, deduplication_id)
 
 
 class Client:
@@ -310,13 +330,20 @@ class Client:
         retention_s: int | None = None, delay_s: int | None = None,
         wait_time_s: int | None = None, max_message_size: int | None = None,
         dead_letter_queue: tuple[Queue | str, int] | None = None,
+        content_based_deduplication: bool | None = None,
+        deduplication_scope: str | None = None, fifo_throughput_limit: str | None = None,
     ) -> Queue:
         """CreateQueue (idempotent with identical attributes). ``dead_letter_queue`` is
-        (queue or ARN, maxReceiveCount)."""
+        (queue or ARN, maxReceiveCount). A name ending in ``.fifo`` makes a FIFO queue
+        (``FifoQueue=true`` is implied); the last three keywords are FIFO-only."""
         attrs = attributes_from_kwargs(
             attributes, visibility_timeout_s=visibility_timeout_s, retention_s=retention_s,
             delay_s=delay_s, wait_time_s=wait_time_s, max_message_size=max_message_size,
-            dead_letter_queue=dead_letter_queue)
+            dead_letter_queue=dead_letter_queue,
+            content_based_deduplication=content_based_deduplication,
+            deduplication_scope=deduplication_scope, fifo_throughput_limit=fifo_throughput_limit)
+        if name.endswith(".fifo"):
+            attrs.setdefault("FifoQueue", "true")
         await self._transport.create_queue(self._ref(name), attrs, tags or {})
         return self.queue(name)  # (over HTTP the call may have taught us our account)
 

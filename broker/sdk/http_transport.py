@@ -66,6 +66,10 @@ def _entry(e: SendEntry) -> dict[str, Any]:
         out["MessageAttributes"] = _encode_attributes(e.message_attributes)
     if e.system_attributes:
         out["MessageSystemAttributes"] = _encode_attributes(e.system_attributes)
+    if e.group_id is not None:
+        out["MessageGroupId"] = e.group_id
+    if e.deduplication_id is not None:
+        out["MessageDeduplicationId"] = e.deduplication_id
     return out
 
 
@@ -73,7 +77,8 @@ def _sent(r: Mapping[str, Any]) -> SendResult:
     return SendResult(
         message_id=r["MessageId"], md5_of_body=r["MD5OfMessageBody"],
         md5_of_message_attributes=r.get("MD5OfMessageAttributes"),
-        md5_of_message_system_attributes=r.get("MD5OfMessageSystemAttributes"))
+        md5_of_message_system_attributes=r.get("MD5OfMessageSystemAttributes"),
+        sequence_number=r.get("SequenceNumber"))
 
 
 def _failed(f: Mapping[str, Any]) -> BatchResultError:
@@ -223,8 +228,11 @@ class HttpTransport:
 
     async def receive(self, queue: QueueRef, max_messages: int, wait_time_s: int | None,
                       visibility_timeout_s: int | None, attribute_names: Sequence[str],
-                      message_attribute_names: Sequence[str]) -> list[ReceivedMessage]:
+                      message_attribute_names: Sequence[str],
+                      attempt_id: str | None = None) -> list[ReceivedMessage]:
         params: dict[str, Any] = {**self._url(queue), "MaxNumberOfMessages": max_messages}
+        if attempt_id is not None:
+            params["ReceiveRequestAttemptId"] = attempt_id
         if wait_time_s is not None:
             params["WaitTimeSeconds"] = wait_time_s
         if visibility_timeout_s is not None:

@@ -44,7 +44,8 @@ class Transport(Protocol):
                          entries: Sequence[SendEntry]) -> BatchSendResult: ...
     async def receive(self, queue: QueueRef, max_messages: int, wait_time_s: int | None,
                       visibility_timeout_s: int | None, attribute_names: Sequence[str],
-                      message_attribute_names: Sequence[str]) -> list[ReceivedMessage]: ...
+                      message_attribute_names: Sequence[str],
+                      attempt_id: str | None = None) -> list[ReceivedMessage]: ...
     async def delete(self, queue: QueueRef, receipt_handle: str) -> None: ...
     async def delete_batch(self, queue: QueueRef,
                            entries: Sequence[tuple[str, str]]) -> BatchResult: ...
@@ -118,11 +119,13 @@ class EngineTransport:
 
     async def receive(self, queue: QueueRef, max_messages: int, wait_time_s: int | None,
                       visibility_timeout_s: int | None, attribute_names: Sequence[str],
-                      message_attribute_names: Sequence[str]) -> list[ReceivedMessage]:
+                      message_attribute_names: Sequence[str],
+                      attempt_id: str | None = None) -> list[ReceivedMessage]:
         return await self.engine.queues.receive(
             queue, max_messages=max_messages, wait_time_s=wait_time_s,
             visibility_timeout_s=visibility_timeout_s, attribute_names=attribute_names,
-            message_attribute_names=message_attribute_names)
+            message_attribute_names=message_attribute_names,
+            receive_request_attempt_id=attempt_id)
 
     async def delete(self, queue: QueueRef, receipt_handle: str) -> None:
         await self.engine.queues.delete(queue, receipt_handle)

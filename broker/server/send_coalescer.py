@@ -105,7 +105,8 @@ class SendCoalescer:
                 _settle(batch.futures[0], await self._lone(queue, batch.entries[0], sender_id))
                 return
             entries = [SendEntry(e.body, _IDS[i], e.delay_seconds, e.message_attributes,
-                                 e.system_attributes) for i, e in enumerate(batch.entries)]
+                                 e.system_attributes, e.group_id, e.deduplication_id)
+                       for i, e in enumerate(batch.entries)]
             try:
                 result = await self._queues.send_batch(queue, entries, sender_id=sender_id)
             except errors.BatchRequestTooLong:  # our size estimate was short: one by one

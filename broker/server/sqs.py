@@ -57,15 +57,9 @@ def _send_entry(p: Params, entry_id: str = "") -> SendEntry:
         # (the decoded request's own dicts: nothing else holds them)
         message_attributes=p.get("MessageAttributes") or {},
         system_attributes=p.get("MessageSystemAttributes") or {},
+        group_id=p.get("MessageGroupId"),
+        deduplication_id=p.get("MessageDeduplicationId"),
     )
-
-
-def _check_standard(p: Params) -> None:
-    for name in ("MessageGroupId", "MessageDeduplicationId"):
-        if p.get(name) is not None:
-            raise errors.InvalidParameterValue(
-                f"The request include parameter {name} which is not valid for this queue "
-                f"type")
 
 
 def _sent(r: SendResult) -> Result:
@@ -74,6 +68,8 @@ def _sent(r: SendResult) -> Result:
         out["MD5OfMessageAttributes"] = r.md5_of_message_attributes
     if r.md5_of_message_system_attributes:
         out["MD5OfMessageSystemAttributes"] = r.md5_of_message_system_attributes
+    if r.sequence_number:
+        out["SequenceNumber"] = r.sequence_number
     return out
 
 
@@ -191,14 +187,11 @@ class SqsActions:
     # -- messages --------------------------------------------------------------------------
 
     async def send_message(self, p: Params, c: Caller) -> Result:
-        _check_standard(p)
         res = await self.sends.send(self._own_queue(p["QueueUrl"], c), _send_entry(p), c.sender_id)
         return _sent(res)
 
     async def send_message_batch(self, p: Params, c: Caller) -> Result:
         entries = p.get("Entries") or []
-        for e in entries:
-            _check_standard(e)
         res = await self.engine.queues.send_batch(
             self._own_queue(p["QueueUrl"], c), [_send_entry(e, e.get("Id", "")) for e in entries],
             sender_id=c.sender_id)
@@ -214,6 +207,7 @@ class SqsActions:
             visibility_timeout_s=p.get("VisibilityTimeout"),
             attribute_names=system,
             message_attribute_names=p.get("MessageAttributeNames") or [],
+            receive_request_attempt_id=p.get("ReceiveRequestAttemptId"),
         )
         return {"Messages": [_message(m) for m in msgs]} if msgs else {}
 

@@ -3,6 +3,8 @@
 --   [1] id  [2] body  [3] sent_ms  [4] receive_count  [5] first_receive_ms
 --   [6] extra (opaque, packed by Python)  [7] last_receive_ms  [8] dlq_source_arn
 --   [9] body_md5 (absent in records written by older versions)
+--   [10] message group id ('' none)  [11] deduplication id ('' none)  (FIFO queues and
+--        standard queues given a MessageGroupId)
 
 -- Redis server time in ms, unless a test clock passed one in (non-empty string).
 local function now_ms(arg)
@@ -30,9 +32,52 @@ local function wake(waiters, channel, now)
   end
 end
 
+-- FIFO queues keep, besides msgs/avail/inflight (see keys.py):
+--   groups  zset  "<group>\0<message number>", score 0: each group's messages in send order
+--   ready   zset  group -> ms it became (or becomes) receivable: groups whose first
+--                 message is not in flight; receive serves the lowest scores first
+--   ingroup hash  message number -> group, for the messages in flight
+local function group_member(g, m)
+  return g .. '\0' .. m
+end
+
+-- The first (oldest) message number of group g, or nil.
+local function group_head(groups, g)
+  local head = redis.call('ZRANGEBYLEX', groups, '[' .. g .. '\0', '(' .. g .. '\1',
+    'LIMIT', 0, 1)
+  if head[1] then return string.sub(head[1], #g + 2) end
+  return nil
+end
+
+-- Put group g in `ready` when its first message is not in flight (keeping the time it
+-- became ready if it already was: groups are served round-robin), or take it out.
+local function refresh_group(f, avail, g, now)
+  local head = group_head(f.groups, g)
+  local s = head and redis.call('ZSCORE', avail, head)
+  if s then
+    s = tonumber(s)
+    redis.call('ZADD', f.ready, 'NX', s > now and s or now, g)
+  else
+    redis.call('ZREM', f.ready, g)
+  end
+end
+
+-- Forget a message of a FIFO queue's group bookkeeping (it was deleted, dropped or moved).
+local function leave_group(f, avail, m, g, now)
+  redis.call('ZREM', f.groups, group_member(g, m))
+  redis.call('HDEL', f.ingroup, m)
+  refresh_group(f, avail, g, now)
+end
+
+-- The FIFO keys of a script's KEYS, starting at index i.
+local function fifo_keys(keys, i)
+  return {groups = keys[i], ready = keys[i + 1], ingroup = keys[i + 2]}
+end
+
 -- Drop messages older than the retention period, walking message numbers in send order
 -- from the cursor; bounded by `limit` steps, so each caller pays O(limit) at most.
-local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit)
+-- `f`: the FIFO keys (nil for a standard queue).
+local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit, f)
   local cur = tonumber(redis.call('HGET', meta, 'cur') or '1')
   local last = tonumber(redis.call('HGET', meta, 'seq') or '0')
   local start = cur
@@ -46,6 +91,7 @@ local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit)
       redis.call('HDEL', msgs, m)
       redis.call('ZREM', avail, m)
       redis.call('ZREM', inflight, m)
+      if f and rec[10] and rec[10] ~= '' then leave_group(f, avail, m, rec[10], now) end
     end
     cur = cur + 1
     steps = steps + 1

@@ -1,19 +1,29 @@
 -- dlq_accept: store a message moved from a source queue in its dead-letter queue.
 -- Idempotent: a marker per message id makes a retried move (after a crash between this
 -- call and dlq_settle on the source) a no-op.
--- KEYS: meta, msgs, avail, marker, waiters   (of the dead-letter queue)
+-- A FIFO dead-letter queue files the message under its group, and its retention starts
+-- again from the move (SQS resets a FIFO message's enqueue timestamp on the move).
+-- KEYS: meta, msgs, avail, marker, waiters, groups, ready, ingroup
+--       (of the dead-letter queue)
 -- ARGV: now_ms|'', wake_channel, record, source_queue_arn, marker_ttl_ms
 -- Returns: 1 stored, 0 already stored, -1 the dead-letter queue does not exist.
--- Touches: meta (seq), msgs, avail, marker.
+-- Touches: meta (seq), msgs, avail, marker, groups, ready.
 local meta, msgs, avail, marker, waiters = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-if redis.call('EXISTS', meta) == 0 then return -1 end
+local fifo = redis.call('HGET', meta, 'FifoQueue')
+if not fifo and redis.call('EXISTS', meta) == 0 then return -1 end
 if redis.call('EXISTS', marker) == 1 then return 0 end
 local now = now_ms(ARGV[1])
 local rec = cmsgpack.unpack(ARGV[3])
 rec[8] = ARGV[4]
+if fifo == 'true' then rec[3] = now end
 local seq = member(redis.call('HINCRBY', meta, 'seq', 1))
 redis.call('HSET', msgs, seq, cmsgpack.pack(rec))
 redis.call('ZADD', avail, now, seq)
+if fifo == 'true' and rec[10] and rec[10] ~= '' then
+  local f = fifo_keys(KEYS, 6)
+  redis.call('ZADD', f.groups, 0, group_member(rec[10], seq))
+  refresh_group(f, avail, rec[10], now)
+end
 redis.call('SET', marker, '1', 'PX', ARGV[5])
 wake(waiters, ARGV[2], now)
 return 1

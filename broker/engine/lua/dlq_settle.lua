@@ -6,27 +6,38 @@
 --   mode 'return'  the dead-letter queue is gone and the receive is full: make the
 --                  message visible again.
 -- flags: allow-oom
--- KEYS: meta, msgs, avail, inflight, dlqout    (of the source queue)
+-- On a FIFO source the message goes back to the head of its group.
+-- KEYS: meta, msgs, avail, inflight, dlqout, groups, ready, ingroup  (of the source queue)
 -- ARGV: now_ms|'', seq, mode, visibility_timeout_s|'' (queue default)
 -- Returns: 0 no such outbox entry; 1 settled; for 'deliver', the updated record.
--- Touches: dlqout; msgs, avail or inflight unless 'ack'.
+-- Touches: dlqout; msgs, avail or inflight, groups, ready, ingroup unless 'ack'.
 local meta, msgs, avail, inflight, dlqout = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local raw = redis.call('HGET', dlqout, ARGV[2])
 if not raw then return 0 end
 redis.call('HDEL', dlqout, ARGV[2])
 local now = now_ms(ARGV[1])
+if ARGV[3] == 'ack' then return 1 end
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue')
+local rec = cmsgpack.unpack(raw)
+local g = cfg[2] == 'true' and rec[10] ~= '' and rec[10] or nil
+local f = fifo_keys(KEYS, 6)
+if g then redis.call('ZADD', f.groups, 0, group_member(g, ARGV[2])) end
 if ARGV[3] == 'return' then
   redis.call('HSET', msgs, ARGV[2], raw)
   redis.call('ZADD', avail, now, ARGV[2])
+  if g then refresh_group(f, avail, g, now) end
 elseif ARGV[3] == 'deliver' then
-  local vt = ARGV[4] ~= '' and ARGV[4] or redis.call('HGET', meta, 'VisibilityTimeout')
-  local rec = cmsgpack.unpack(raw)
+  local vt = ARGV[4] ~= '' and ARGV[4] or cfg[1]
   rec[4] = rec[4] + 1
   if rec[4] == 1 then rec[5] = now end
   rec[7] = now
   local packed = cmsgpack.pack(rec)
   redis.call('HSET', msgs, ARGV[2], packed)
   redis.call('ZADD', inflight, now + tonumber(vt or '30') * 1000, ARGV[2])
+  if g then
+    redis.call('HSET', f.ingroup, ARGV[2], g)
+    refresh_group(f, avail, g, now)
+  end
   return packed
 end
 return 1

@@ -1,9 +1,9 @@
 -- purge: delete every message of a queue, at most once per 60 s (PurgeQueue).
 -- flags: allow-oom
--- KEYS: meta, msgs, avail, inflight
+-- KEYS: meta, msgs, avail, inflight, groups, ready, ingroup
 -- ARGV: now_ms|'', min_interval_ms
 -- Returns: 1, or error PurgeQueueInProgress.
--- Touches: meta (purged_ms, cur), msgs, avail, inflight (UNLINK: freed in background).
+-- Touches: meta (purged_ms, cur), msgs, avail, inflight, groups, ready, ingroup (UNLINK: freed in background).
 local meta = KEYS[1]
 local last = redis.call('HMGET', meta, 'purged_ms', 'seq', 'VisibilityTimeout')
 if not last[3] then return fail('QueueDoesNotExist', NO_QUEUE) end
@@ -12,6 +12,6 @@ if last[1] and now - tonumber(last[1]) < tonumber(ARGV[2]) then
   return fail('PurgeQueueInProgress', 'Only one PurgeQueue operation on the queue is ' ..
     'allowed every 60 seconds.')
 end
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
+redis.call('UNLINK', unpack(KEYS, 2))
 redis.call('HSET', meta, 'purged_ms', now, 'cur', tonumber(last[2] or '0') + 1)
 return 1

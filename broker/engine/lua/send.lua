@@ -1,8 +1,9 @@
 -- send: store up to 10 messages in a queue (SendMessage / SendMessageBatch).
 -- KEYS: meta, msgs, avail, inflight, waiters
 -- ARGV: now_ms|'', wake_channel, batch: one msgpack array (packed by Python without the
---       bin types) of 6 values per message: id (16 raw bytes), body, delay_s (-1: the
---       queue's DelaySeconds), extra, size_bytes, body_md5 (16 raw bytes)
+--       bin types) of 7 values per message: id (16 raw bytes), body, delay_s (-1: the
+--       queue's DelaySeconds), extra, size_bytes, body_md5 (16 raw bytes), message
+--       group id ('' none: fair queues' tenant key)
 -- Returns: {now_ms, max_message_size, seq_1..seq_n}; seq 0 = that entry exceeded
 --          MaximumMessageSize and was not stored.
 -- Touches: meta (seq, cur), msgs, avail; publishes wake_channel.
@@ -14,9 +15,9 @@ local now = now_ms(ARGV[1])
 local maxsize = tonumber(cfg[2])
 sweep(meta, msgs, avail, inflight, now, tonumber(cfg[3]) * 1000, 20)
 local batch = cmsgpack.unpack(ARGV[3])
-local n = #batch / 6
+local n = #batch / 7
 local stored = 0
-for b = 5, #batch, 6 do
+for b = 5, #batch, 7 do
   if batch[b] <= maxsize then stored = stored + 1 end
 end
 -- Message numbers for the stored entries, in batch order (one HINCRBY for all).
@@ -26,7 +27,7 @@ local records, scores = {}, {}
 local visible_now = false
 local default_delay = tonumber(cfg[1])
 for i = 0, n - 1 do
-  local b = i * 6
+  local b = i * 7
   if batch[b + 5] > maxsize then
     out[#out + 1] = 0
   else
@@ -35,8 +36,9 @@ for i = 0, n - 1 do
     seq = seq + 1
     local m = member(seq)
     records[#records + 1] = m
-    records[#records + 1] = cmsgpack.pack({batch[b + 1], batch[b + 2], now, 0, 0,
-      batch[b + 4], 0, '', batch[b + 6]})
+    local rec = {batch[b + 1], batch[b + 2], now, 0, 0, batch[b + 4], 0, '', batch[b + 6]}
+    if batch[b + 7] ~= '' then rec[10] = batch[b + 7] end
+    records[#records + 1] = cmsgpack.pack(rec)
     scores[#scores + 1] = now + delay * 1000
     scores[#scores + 1] = m
     if delay == 0 then visible_now = true end

@@ -1,0 +1,184 @@
+-- fifo_receive: take up to 10 messages of a FIFO queue and make them in flight
+-- (ReceiveMessage): from the groups in `ready`, oldest-ready first, each group's
+-- messages in send order up to its first message in flight or still delayed.
+-- flags: allow-oom
+-- KEYS: meta, msgs, avail, inflight, dlqout, waiters, groups, ready, ingroup, attempts,
+--       attempt_exp
+-- ARGV: now_ms|'', max_messages, visibility_timeout_s|'' (queue default),
+--       waiter_id|'' (register as long-poller when nothing is returned),
+--       wait_ms|'' (how long it long-polls; '' = the queue's
+--       ReceiveMessageWaitTimeSeconds), receive request attempt id|'', attempt
+--       interval ms
+-- Returns: {now_ms, next_visible_ms (-1 none; only when nothing returned),
+--           {seq, record, ...} received, {seq, record, ...} moved to the DLQ outbox,
+--           wait_ms in effect}
+-- A message whose next receive would exceed maxReceiveCount goes to dlqout instead, and
+-- its group gives no more messages in this call. With an attempt id seen within the
+-- interval whose messages are unchanged (same receive count, not deleted, visibility not
+-- changed), the same messages are returned again with their visibility reset.
+-- Attempts live in attempts (id -> packed {seq, receive_count, deadline, ...}) and
+-- attempt_exp (id -> expiry ms).
+-- Touches: meta (cur), msgs, avail, inflight, dlqout, waiters, groups, ready, ingroup,
+-- attempts, attempt_exp.
+local meta, msgs, avail, inflight, dlqout, waiters =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local f = fifo_keys(KEYS, 7)
+local attempts, attempt_exp = KEYS[10], KEYS[11]
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'MessageRetentionPeriod',
+  'x_max_receive', 'ReceiveMessageWaitTimeSeconds')
+if not cfg[1] then return fail('QueueDoesNotExist', NO_QUEUE) end
+local now = now_ms(ARGV[1])
+local maxn = tonumber(ARGV[2])
+local vt_ms = tonumber(ARGV[3] ~= '' and ARGV[3] or cfg[1]) * 1000
+local retention = tonumber(cfg[2]) * 1000
+local maxrc = tonumber(cfg[3] or '')
+local wait_ms = tonumber(ARGV[5] ~= '' and ARGV[5] or (tonumber(cfg[4] or '0') * 1000))
+local attempt = ARGV[6]
+
+-- In-flight messages whose visibility timeout ran out are visible again; their groups
+-- may be ready again.
+local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
+for i = 1, #expired, 2 do
+  local m = expired[i]
+  redis.call('ZADD', avail, expired[i + 1], m)
+  redis.call('ZREM', inflight, m)
+  local g = redis.call('HGET', f.ingroup, m)
+  if g then
+    redis.call('HDEL', f.ingroup, m)
+    refresh_group(f, avail, g, now)
+  end
+end
+sweep(meta, msgs, avail, inflight, now, retention, 20, f)
+
+-- Make message m (record rec, in group g) in flight; returns its packed record.
+local function take(m, rec, g)
+  rec[4] = rec[4] + 1
+  if rec[4] == 1 then rec[5] = now end
+  rec[7] = now
+  local packed = cmsgpack.pack(rec)
+  redis.call('HSET', msgs, m, packed)
+  redis.call('ZREM', avail, m)
+  redis.call('ZADD', inflight, now + vt_ms, m)
+  redis.call('HSET', f.ingroup, m, g)
+  return packed
+end
+
+local out, moved = {}, {}
+
+-- A retried receive: the same messages again when nothing changed since.
+if attempt ~= '' then
+  local old = redis.call('ZRANGEBYSCORE', attempt_exp, '-inf', now, 'LIMIT', 0, 20)
+  if #old > 0 then
+    redis.call('HDEL', attempts, unpack(old))
+    redis.call('ZREM', attempt_exp, unpack(old))
+  end
+  local saved = redis.call('HGET', attempts, attempt)
+  if saved then
+    local prev = cmsgpack.unpack(saved)
+    local recs = {}
+    for i = 1, #prev, 3 do
+      local m = prev[i]
+      local raw = redis.call('HGET', msgs, m)
+      local rec = raw and cmsgpack.unpack(raw)
+      local deadline = redis.call('ZSCORE', inflight, m)
+      if not rec or rec[4] ~= prev[i + 1] or
+          (deadline and tonumber(deadline) ~= prev[i + 2]) then
+        recs = nil
+        break
+      end
+      recs[#recs + 1] = rec
+    end
+    if recs and #recs > 0 then
+      local groups = {}
+      for i, rec in ipairs(recs) do
+        local m = prev[i * 3 - 2]
+        rec[4] = rec[4] - 1   -- take() counts a receive; a retry is not a new one
+        out[#out + 1] = m
+        out[#out + 1] = take(m, rec, rec[10])
+        prev[i * 3] = now + vt_ms
+        groups[rec[10]] = true
+      end
+      for g in pairs(groups) do refresh_group(f, avail, g, now) end
+      redis.call('HSET', attempts, attempt, cmsgpack.pack(prev))
+      return {now, -1, out, moved, wait_ms}
+    end
+  end
+end
+
+local visited, nvisited = {}, 0
+local rounds = 0
+while #out < maxn * 2 and rounds < 3 do
+  rounds = rounds + 1
+  local ready = redis.call('ZRANGEBYSCORE', f.ready, '-inf', now, 'LIMIT', 0, maxn + nvisited)
+  local progress = false
+  for _, g in ipairs(ready) do
+    if #out >= maxn * 2 then break end
+    if not visited[g] then
+      visited[g] = true
+      nvisited = nvisited + 1
+      progress = true
+      local cand = redis.call('ZRANGEBYLEX', f.groups, '[' .. g .. '\0', '(' .. g .. '\1',
+        'LIMIT', 0, maxn - #out / 2)
+      for _, gm in ipairs(cand) do
+        local m = string.sub(gm, #g + 2)
+        local s = redis.call('ZSCORE', avail, m)
+        if not s then break end                  -- in flight: the group is blocked
+        if tonumber(s) > now then                -- delayed: the group waits for it
+          redis.call('ZADD', f.ready, s, g)
+          break
+        end
+        local raw = redis.call('HGET', msgs, m)
+        local rec = raw and cmsgpack.unpack(raw)
+        if not rec or rec[3] + retention <= now then
+          redis.call('HDEL', msgs, m)
+          redis.call('ZREM', avail, m)
+          redis.call('ZREM', f.groups, gm)
+        elseif maxrc and rec[4] >= maxrc then
+          redis.call('HDEL', msgs, m)
+          redis.call('ZREM', avail, m)
+          redis.call('ZREM', f.groups, gm)
+          redis.call('HSET', dlqout, m, raw)
+          moved[#moved + 1] = m
+          moved[#moved + 1] = raw
+          break
+        else
+          out[#out + 1] = m
+          out[#out + 1] = take(m, rec, g)
+        end
+      end
+      refresh_group(f, avail, g, now)
+    end
+  end
+  if not progress then break end
+end
+
+if attempt ~= '' and #out > 0 then
+  local saved = {}
+  for i = 1, #out, 2 do
+    saved[#saved + 1] = out[i]
+    saved[#saved + 1] = cmsgpack.unpack(out[i + 1])[4]
+    saved[#saved + 1] = now + vt_ms
+  end
+  redis.call('HSET', attempts, attempt, cmsgpack.pack(saved))
+  redis.call('ZADD', attempt_exp, now + tonumber(ARGV[7]), attempt)
+end
+
+-- Outbox entries left by a receiver that died mid-move are finished by this one.
+if #moved == 0 and redis.call('HLEN', dlqout) > 0 then
+  moved = redis.call('HRANDFIELD', dlqout, 10, 'WITHVALUES')
+end
+
+local next_visible = -1
+if #out == 0 then
+  local r = redis.call('ZRANGE', f.ready, 0, 0, 'WITHSCORES')
+  local fl = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
+  if r[2] then next_visible = tonumber(r[2]) end
+  if fl[2] and (next_visible < 0 or tonumber(fl[2]) < next_visible) then
+    next_visible = tonumber(fl[2])
+  end
+  if ARGV[4] ~= '' and wait_ms > 0 then
+    redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+    redis.call('ZADD', waiters, 'GT', now + wait_ms + 1000, ARGV[4])
+  end
+end
+return {now, next_visible, out, moved, wait_ms}
