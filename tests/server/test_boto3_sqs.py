@@ -551,7 +551,7 @@ SEND_ERRORS: list[tuple[str, Call, str, int, str | None, str | None]] = [
      "InvalidParameterValue", 400, None,
      "Can't convert value 'twelve' of message attribute 'a' to a number."),
     ("fifo-param-on-standard", lambda s, u: s.send_message(
-        QueueUrl=u, MessageBody="x", MessageGroupId="g"),
+        QueueUrl=u, MessageBody="x", MessageDeduplicationId="d"),
      "InvalidParameterValue", 400, None, None),
 ]
 

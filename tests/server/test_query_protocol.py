@@ -7,18 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.session
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 
 from broker.server.app import BrokerServer
-from broker.server.codec_common import SQS_QUERY_COMPAT, apply_query_compat
 from tests.server.helpers import (
     ACCOUNT,
     REGION,
@@ -369,27 +363,6 @@ def test_missing_queue_at_queue_url_path(sqs_server: BrokerServer) -> None:
 
 
 # -- a real botocore client on the query protocol ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def query_sqs(sqs_server: BrokerServer, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[BaseClient]:
-    """boto3 with the SQS model rewritten to the query protocol (as botocore < 1.34.90)."""
-    loader = botocore.session.get_session().get_component("data_loader")
-    description = apply_query_compat(loader.load_service_model("sqs", "service-2"),
-                                     SQS_QUERY_COMPAT)
-    root = tmp_path_factory.mktemp("botocore-data")
-    model_dir = Path(root, "sqs", VERSION)
-    model_dir.mkdir(parents=True)
-    (model_dir / "service-2.json").write_text(json.dumps(description))
-    session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.insert(0, str(root))
-    client = boto3.Session(botocore_session=session).client(
-        "sqs", endpoint_url=sqs_server.url, region_name=REGION, aws_access_key_id="test",
-        aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}))
-    assert client.meta.service_model.protocol == "query"
-    yield client
-    client.close()
 
 
 def test_botocore_query_client_main_flow(query_sqs: BaseClient) -> None:
