@@ -73,6 +73,9 @@ if attempt ~= '' then
     redis.call('ZREM', attempt_exp, unpack(old))
   end
   local saved = redis.call('HGET', attempts, attempt)
+  if saved and tonumber(redis.call('ZSCORE', attempt_exp, attempt) or '0') <= now then
+    saved = nil
+  end
   if saved then
     local prev = cmsgpack.unpack(saved)
     local recs = {}

@@ -52,6 +52,9 @@ for b = 0, #batch - 1, 8 do
   else
     local dkey = per_group and (group .. '\0' .. dedup_id) or dedup_id
     local seen = redis.call('HGET', dedup, dkey)
+    if seen and tonumber(redis.call('ZSCORE', dedup_exp, dkey) or '0') <= now then
+      seen = nil   -- expired, not yet forgotten (forgetting is bounded per call)
+    end
     if seen then
       out[#out + 1] = 'D'
       out[#out + 1] = seen
