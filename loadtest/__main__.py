@@ -3,6 +3,7 @@
 Benchmarks (one module each, registering a sub-command):
 
 * ``queues``  SQS standard-queue throughput, latency, memory and long-poll wake-up.
+* ``fifo``    SQS FIFO-queue throughput with many groups, latency vs number of groups.
 * ``server``  the broker server over HTTP (SendMessage requests/s, latency at a fixed
               rate) against moto's server.
 """
@@ -13,10 +14,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from loadtest import queues, server
+from loadtest import fifo, queues, server
 
 #: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
-BENCHMARKS = (queues, server)
+BENCHMARKS = (queues, fifo, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,12 +10,13 @@ import json
 import math
 import os
 import platform
+import random
 import shlex
 import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,24 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def scenario_list(scenarios: Mapping[str, tuple[int, str]]) -> Callable[[str], list[str]]:
+    """argparse type for ``--only``: comma-separated scenario names or numbers."""
+    by_number = {str(n): k for k, (n, _) in scenarios.items()}
+
+    def parse(text: str) -> list[str]:
+        out = []
+        for n in (s.strip() for s in text.split(",") if s.strip()):
+            key = by_number.get(n, n)
+            if key not in scenarios:
+                raise argparse.ArgumentTypeError(
+                    f"unknown scenario {n!r}: use {', '.join(scenarios)} or "
+                    f"1-{len(scenarios)}")
+            out.append(key)
+        return out
+
+    return parse
 
 
 def apply_defaults(args: argparse.Namespace, defaults: Mapping[str, tuple[Any, Any]],
@@ -310,3 +329,59 @@ def say(text: str = "") -> None:
 def progress(text: str) -> None:
     """Progress lines go to stderr, so stdout holds only figures."""
     print(text, file=sys.stderr, flush=True)
+
+
+class CpuMeter:
+    """CPU seconds used by this process and by redis-server over a phase."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._t0 = self._p0 = 0.0
+        self._r0 = (0.0, 0.0)
+        self._h0: dict[str, float] = {}
+        self._f0 = (0, 0)
+
+    async def _redis_cpu(self) -> tuple[float, float]:
+        """(main process, forked children such as AOF rewrites) CPU seconds."""
+        cpu = await self._server.info("cpu")
+        return (float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+                float(cpu.get("used_cpu_user_children", 0))
+                + float(cpu.get("used_cpu_sys_children", 0)))
+
+    async def start(self) -> None:
+        self._f0 = await self._server.fcall_stats()
+        self._r0 = await self._redis_cpu()
+        self._h0 = host_cpu()
+        self._p0 = time.process_time()
+        self._t0 = time.perf_counter()
+
+    async def stop(self, extra_cpu_s: float = 0.0) -> dict[str, float]:
+        """``extra_cpu_s``: CPU our own helper processes used meanwhile (not "other")."""
+        wall = time.perf_counter() - self._t0
+        proc = time.process_time() - self._p0
+        host = host_cpu()
+        r1 = await self._redis_cpu()
+        redis_cpu, children = r1[0] - self._r0[0], r1[1] - self._r0[1]
+        f1 = await self._server.fcall_stats()
+        busy = host["busy_s"] - self._h0["busy_s"]
+        stall = host["pressure_some_s"] - self._h0["pressure_some_s"]
+        return {"wall_s": wall, "client_cpu_s": proc, "redis_cpu_s": redis_cpu,
+                "client_cores": proc / wall if wall else math.nan,
+                "redis_cores": redis_cpu / wall if wall else math.nan,
+                "redis_children_cpu_s": children,
+                "redis_children_cores": children / wall if wall else math.nan,
+                "host_busy_cores": busy / wall if wall else math.nan,
+                # CPU the rest of the machine used meanwhile (other benchmarks, tests):
+                # the figures are only meaningful when this is near zero
+                "other_cores": max(0.0, busy - proc - redis_cpu - children - extra_cpu_s) / wall
+                if wall else math.nan,
+                "cpu_pressure_some": stall / wall if wall else math.nan,
+                # FCALLs the server ran meanwhile and the time spent inside them
+                "fcall_calls": f1[0] - self._f0[0], "fcall_s": (f1[1] - self._f0[1]) / 1e6}
+
+
+def make_body(size: int) -> str:
+    """``size`` random alphanumerics (the same on every run): a message body."""
+    rng = random.Random(20240601)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(rng.choices(alphabet, k=size))

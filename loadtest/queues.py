@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import math
 import os
-import random
 import sys
 import time
 import uuid
@@ -72,19 +71,6 @@ PROGRESS_EVERY_S = 5.0
 # ------------------------------------------------------------------------------ CLI
 
 
-def _scenario_list(text: str) -> list[str]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    by_number = {str(n): k for k, (n, _) in SCENARIOS.items()}
-    out = []
-    for n in names:
-        key = by_number.get(n, n)
-        if key not in SCENARIOS:
-            raise argparse.ArgumentTypeError(
-                f"unknown scenario {n!r}: use {', '.join(SCENARIOS)} or 1-5")
-        out.append(key)
-    return out
-
-
 def _concurrency(text: str) -> int:
     value = harness.positive_int(text)
     if value > MAX_CONCURRENCY:
@@ -101,7 +87,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="scale the counts down (whole run well under a minute); explicit "
                         "count options still win")
-    p.add_argument("--only", type=_scenario_list, default=None, metavar="LIST",
+    p.add_argument("--only", type=harness.scenario_list(SCENARIOS), default=None, metavar="LIST",
                    help="comma-separated scenarios to run, by name or number "
                         "(send,receive,depth,memory,wakeup; default all)")
     p.add_argument("--concurrency", type=_concurrency, default=16, metavar="N",
@@ -168,61 +154,6 @@ class Ctx:
             self.queues.remove(q)
 
 
-class CpuMeter:
-    """CPU seconds used by this process and by redis-server over a phase."""
-
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        self._t0 = self._p0 = 0.0
-        self._r0 = (0.0, 0.0)
-        self._h0: dict[str, float] = {}
-        self._f0 = (0, 0)
-
-    async def _redis_cpu(self) -> tuple[float, float]:
-        """(main process, forked children such as AOF rewrites) CPU seconds."""
-        cpu = await self._server.info("cpu")
-        return (float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
-                float(cpu.get("used_cpu_user_children", 0))
-                + float(cpu.get("used_cpu_sys_children", 0)))
-
-    async def start(self) -> None:
-        self._f0 = await self._server.fcall_stats()
-        self._r0 = await self._redis_cpu()
-        self._h0 = harness.host_cpu()
-        self._p0 = time.process_time()
-        self._t0 = time.perf_counter()
-
-    async def stop(self, extra_cpu_s: float = 0.0) -> dict[str, float]:
-        """``extra_cpu_s``: CPU our own helper processes used meanwhile (not "other")."""
-        wall = time.perf_counter() - self._t0
-        proc = time.process_time() - self._p0
-        host = harness.host_cpu()
-        r1 = await self._redis_cpu()
-        redis_cpu, children = r1[0] - self._r0[0], r1[1] - self._r0[1]
-        f1 = await self._server.fcall_stats()
-        busy = host["busy_s"] - self._h0["busy_s"]
-        stall = host["pressure_some_s"] - self._h0["pressure_some_s"]
-        return {"wall_s": wall, "client_cpu_s": proc, "redis_cpu_s": redis_cpu,
-                "client_cores": proc / wall if wall else math.nan,
-                "redis_cores": redis_cpu / wall if wall else math.nan,
-                "redis_children_cpu_s": children,
-                "redis_children_cores": children / wall if wall else math.nan,
-                "host_busy_cores": busy / wall if wall else math.nan,
-                # CPU the rest of the machine used meanwhile (other benchmarks, tests):
-                # the figures are only meaningful when this is near zero
-                "other_cores": max(0.0, busy - proc - redis_cpu - children - extra_cpu_s) / wall
-                if wall else math.nan,
-                "cpu_pressure_some": stall / wall if wall else math.nan,
-                # FCALLs the server ran meanwhile and the time spent inside them
-                "fcall_calls": f1[0] - self._f0[0], "fcall_s": (f1[1] - self._f0[1]) / 1e6}
-
-
-def _make_body(size: int) -> str:
-    rng = random.Random(20240601)
-    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    return "".join(rng.choices(alphabet, k=size))
-
-
 async def _fill(ctx: Ctx, q: Queue, n: int, concurrency: int, label: str,
                 latencies: list[int] | None = None) -> int:
     """Send ``n`` messages in batches of 10 from ``concurrency`` coroutines; returns the
@@ -273,7 +204,7 @@ async def scenario_send(ctx: Ctx) -> dict[str, Any]:
     await ctx.server.settle(say=progress)
     lat: list[int] = []
     rewrites = await ctx.server.aof_rewrites()
-    cpu = CpuMeter(ctx.server)
+    cpu = harness.CpuMeter(ctx.server)
     await cpu.start()
     sent = await _fill(ctx, q, a.count, a.concurrency, "send", lat)
     usage = await cpu.stop()
@@ -329,7 +260,7 @@ async def scenario_receive(ctx: Ctx) -> dict[str, Any]:
                          f"({done / (now - start):,.0f} msgs/s)")
 
     rewrites = await ctx.server.aof_rewrites()
-    cpu = CpuMeter(ctx.server)
+    cpu = harness.CpuMeter(ctx.server)
     await cpu.start()
     await asyncio.gather(*(worker() for _ in range(a.concurrency)))
     usage = await cpu.stop()
@@ -393,7 +324,7 @@ async def scenario_depth(ctx: Ctx) -> dict[str, Any]:
         await sample(deep, warm)
     lat = {"shallow": fresh(), "deep": fresh()}
     rewrites = await ctx.server.aof_rewrites()
-    cpu = CpuMeter(ctx.server)
+    cpu = harness.CpuMeter(ctx.server)
     await cpu.start()
     block = 100
     done = 0
@@ -615,7 +546,7 @@ async def _wake_sdk(ctx: Ctx, q: Queue, samples: int) -> dict[str, Any]:
     lat: list[int] = []
     lat_start: list[int] = []
     unparked = 0
-    cpu = CpuMeter(server)
+    cpu = harness.CpuMeter(server)
     child0 = harness.proc_cpu(sender.proc.pid)
     await cpu.start()
 
@@ -674,7 +605,7 @@ async def _wake_blpop(ctx: Ctx, samples: int) -> dict[str, Any]:
 
     try:
         await r.ping()
-        cpu = CpuMeter(server)
+        cpu = harness.CpuMeter(server)
         child0 = harness.proc_cpu(sender.proc.pid)
         await cpu.start()
         for i in range(samples + 20):
@@ -788,7 +719,7 @@ async def _main(args: argparse.Namespace) -> int:
     async with harness.redis_server(args) as server:
         client = Client(server.url)
         async with client:
-            ctx = Ctx(args, server, client, _make_body(args.body_size), uuid.uuid4().hex[:8])
+            ctx = Ctx(args, server, client, harness.make_body(args.body_size), uuid.uuid4().hex[:8])
             machine["event_loop"] = harness.loop_name()
             say(f"loadtest queues: {machine['cpus']} CPUs ({machine['cpu_model']}), "
                 f"Python {machine['python']}, {machine['event_loop']}, "

@@ -14,26 +14,41 @@ local f = fifo_keys(KEYS, 5)
 if redis.call('EXISTS', meta) == 0 then return fail('QueueDoesNotExist', NO_QUEUE) end
 local now = now_ms(ARGV[1])
 local handles = cmsgpack.unpack(ARGV[2])
-local out, done = {}, {}
-for i = 1, #handles / 2 do
-  local m, rc = handles[i * 2 - 1], handles[i * 2]
-  local raw = redis.call('HGET', msgs, m)
+local n = #handles / 2
+if n == 0 then return {} end
+local ms = {}
+for i = 1, n do ms[i] = handles[i * 2 - 1] end
+local raws = redis.call('HMGET', msgs, unpack(ms))
+local deadlines = redis.call('ZMSCORE', inflight, unpack(ms))
+local owners = redis.call('HMGET', f.ingroup, unpack(ms))
+local out, done, gone, members, groups = {}, {}, {}, {}, {}
+for i = 1, n do
+  local m, raw, deadline = ms[i], raws[i], deadlines[i]
   local status = 0
   if done[m] then
     status = 1
   elseif raw then
-    local deadline = redis.call('ZSCORE', inflight, m)
-    if record_receive_count(raw) ~= rc or not deadline or tonumber(deadline) <= now then
+    if record_receive_count(raw) ~= handles[i * 2] or not deadline
+        or tonumber(deadline) <= now then
       status = -1
     else
-      local g = redis.call('HGET', f.ingroup, m)
-      redis.call('HDEL', msgs, m)
-      redis.call('ZREM', inflight, m)
-      if g then leave_group(f, avail, m, g, now) end
       done[m] = true
+      gone[#gone + 1] = m
+      local g = owners[i]
+      if g then
+        members[#members + 1] = group_member(g, m)
+        groups[g] = true
+      end
       status = 1
     end
   end
   out[i] = status
+end
+if #gone > 0 then
+  redis.call('HDEL', msgs, unpack(gone))
+  redis.call('ZREM', inflight, unpack(gone))
+  redis.call('HDEL', f.ingroup, unpack(gone))
+  if #members > 0 then redis.call('ZREM', f.groups, unpack(members)) end
+  for g in pairs(groups) do refresh_group(f, avail, g, now) end
 end
 return out

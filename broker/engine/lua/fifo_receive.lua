@@ -122,34 +122,75 @@ while #out < maxn * 2 and rounds < 3 do
       progress = true
       local cand = redis.call('ZRANGEBYLEX', f.groups, '[' .. g .. '\0', '(' .. g .. '\1',
         'LIMIT', 0, maxn - #out / 2)
-      for _, gm in ipairs(cand) do
-        local m = string.sub(gm, #g + 2)
-        local s = redis.call('ZSCORE', avail, m)
-        if not s then break end                  -- in flight: the group is blocked
-        if tonumber(s) > now then                -- delayed: the group waits for it
-          redis.call('ZADD', f.ready, s, g)
-          break
-        end
-        local raw = redis.call('HGET', msgs, m)
-        local rec = raw and cmsgpack.unpack(raw)
-        if not rec or rec[3] + retention <= now then
-          redis.call('HDEL', msgs, m)
-          redis.call('ZREM', avail, m)
-          redis.call('ZREM', f.groups, gm)
-        elseif maxrc and rec[4] >= maxrc then
-          redis.call('HDEL', msgs, m)
-          redis.call('ZREM', avail, m)
-          redis.call('ZREM', f.groups, gm)
-          redis.call('HSET', dlqout, m, raw)
-          moved[#moved + 1] = m
-          moved[#moved + 1] = raw
-          break
-        else
-          out[#out + 1] = m
-          out[#out + 1] = take(m, rec, g)
+      local ms = {}
+      for i, gm in ipairs(cand) do ms[i] = string.sub(gm, #g + 2) end
+      -- The group's receivable prefix: up to its first message in flight or delayed.
+      local k, head_in_flight = 0, false
+      if #ms > 0 then
+        local scores = redis.call('ZMSCORE', avail, unpack(ms))
+        for i = 1, #ms do
+          local s = scores[i]
+          if not s then                                    -- in flight: blocked here
+            head_in_flight = i == 1
+            break
+          end
+          if tonumber(s) > now then                        -- delayed: wait for it
+            if i == 1 then redis.call('ZADD', f.ready, s, g) end
+            break
+          end
+          k = i
         end
       end
-      refresh_group(f, avail, g, now)
+      local took = 0
+      if k > 0 then
+        local raws = redis.call('HMGET', msgs, unpack(ms, 1, k))
+        local updated, deadlines, owners, gone, dropped = {}, {}, {}, {}, {}
+        for i = 1, k do
+          local m, raw = ms[i], raws[i]
+          local rec = raw and cmsgpack.unpack(raw)
+          if not rec or rec[3] + retention <= now then
+            redis.call('HDEL', msgs, m)
+            gone[#gone + 1] = m
+            dropped[#dropped + 1] = cand[i]
+          elseif maxrc and rec[4] >= maxrc then
+            redis.call('HDEL', msgs, m)
+            redis.call('HSET', dlqout, m, raw)
+            gone[#gone + 1] = m
+            dropped[#dropped + 1] = cand[i]
+            moved[#moved + 1] = m
+            moved[#moved + 1] = raw
+            break
+          else
+            rec[4] = rec[4] + 1
+            if rec[4] == 1 then rec[5] = now end
+            rec[7] = now
+            local packed = cmsgpack.pack(rec)
+            updated[#updated + 1] = m
+            updated[#updated + 1] = packed
+            deadlines[#deadlines + 1] = now + vt_ms
+            deadlines[#deadlines + 1] = m
+            owners[#owners + 1] = m
+            owners[#owners + 1] = g
+            gone[#gone + 1] = m
+            out[#out + 1] = m
+            out[#out + 1] = packed
+            took = took + 1
+          end
+        end
+        if #gone > 0 then redis.call('ZREM', avail, unpack(gone)) end
+        if #dropped > 0 then redis.call('ZREM', f.groups, unpack(dropped)) end
+        if took > 0 then
+          redis.call('HSET', msgs, unpack(updated))
+          redis.call('ZADD', inflight, unpack(deadlines))
+          redis.call('HSET', f.ingroup, unpack(owners))
+        end
+      end
+      -- Taking messages puts the group's first one in flight: it is blocked.
+      if took > 0 or head_in_flight then
+        redis.call('ZREM', f.ready, g)
+      elseif k > 0 or #ms == 0 then
+        refresh_group(f, avail, g, now)
+      end
     end
   end
   if not progress then break end

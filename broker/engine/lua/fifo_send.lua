@@ -37,42 +37,92 @@ if #old > 0 then
 end
 local batch = cmsgpack.unpack(ARGV[3])
 local visible_at = now + tonumber(cfg[1]) * 1000
-local out = {now, maxsize}
-local touched = {}
-local stored = false
-for b = 0, #batch - 1, 8 do
-  local group, dedup_id = batch[b + 6], batch[b + 7]
+local n = #batch / 8
+-- Deduplication keys, looked up at once; codes per entry ('B', 'N', 'D' or '' = store).
+local dkeys, codes = {}, {}
+for i = 0, n - 1 do
+  local b = i * 8
+  local dedup_id = batch[b + 7]
   if dedup_id == '' and content_dedup then dedup_id = batch[b + 8] end
   if batch[b + 4] > maxsize then
-    out[#out + 1] = 'B'
-    out[#out + 1] = ''
+    codes[i + 1] = 'B'
   elseif dedup_id == '' then
-    out[#out + 1] = 'N'
-    out[#out + 1] = ''
+    codes[i + 1] = 'N'
   else
-    local dkey = per_group and (group .. '\0' .. dedup_id) or dedup_id
-    local seen = redis.call('HGET', dedup, dkey)
-    if seen and tonumber(redis.call('ZSCORE', dedup_exp, dkey) or '0') <= now then
-      seen = nil   -- expired, not yet forgotten (forgetting is bounded per call)
-    end
-    if seen then
-      out[#out + 1] = 'D'
-      out[#out + 1] = seen
-    else
-      local m = member(redis.call('HINCRBY', meta, 'seq', 1))
-      redis.call('HSET', msgs, m, cmsgpack.pack({batch[b + 1], batch[b + 2], now, 0, 0,
-        batch[b + 3], 0, '', batch[b + 5], group, dedup_id}))
-      redis.call('ZADD', avail, visible_at, m)
-      redis.call('ZADD', f.groups, 0, group_member(group, m))
-      redis.call('HSET', dedup, dkey, cmsgpack.pack({batch[b + 1], m}))
-      redis.call('ZADD', dedup_exp, now + interval, dkey)
-      touched[group] = true
-      stored = true
-      out[#out + 1] = m
-      out[#out + 1] = ''
+    codes[i + 1] = ''
+    batch[b + 7] = dedup_id
+    dkeys[i + 1] = per_group and (batch[b + 6] .. '\0' .. dedup_id) or dedup_id
+  end
+end
+local lookup, which = {}, {}
+for i = 1, n do
+  if dkeys[i] then
+    lookup[#lookup + 1] = dkeys[i]
+    which[#which + 1] = i
+  end
+end
+local seen = {}      -- dedup key -> packed {id, number} of the message it names
+if #lookup > 0 then
+  local found = redis.call('HMGET', dedup, unpack(lookup))
+  for j, v in ipairs(found) do
+    if v then
+      -- an entry past its interval but not yet forgotten does not count
+      local exp = redis.call('ZSCORE', dedup_exp, lookup[j])
+      if tonumber(exp or '0') > now then seen[lookup[j]] = v end
     end
   end
 end
-for g in pairs(touched) do refresh_group(f, avail, g, now) end
-if stored and visible_at <= now then wake(waiters, ARGV[2], now) end
+local fresh = 0
+for i = 1, n do
+  if codes[i] == '' and not seen[dkeys[i]] then
+    fresh = fresh + 1
+    seen[dkeys[i]] = true   -- a later entry of this batch with the same key is a duplicate
+  end
+end
+local seq = fresh > 0 and redis.call('HINCRBY', meta, 'seq', fresh) - fresh or 0
+local out = {now, maxsize}
+local records, scores, members, dvals, dexps, touched = {}, {}, {}, {}, {}, {}
+for i = 1, n do
+  local b = (i - 1) * 8
+  local code, dkey = codes[i], dkeys[i]
+  if code ~= '' then
+    out[#out + 1] = code
+    out[#out + 1] = ''
+  elseif seen[dkey] ~= true then
+    out[#out + 1] = 'D'
+    out[#out + 1] = seen[dkey]
+  else
+    seq = seq + 1
+    local m = member(seq)
+    local group = batch[b + 6]
+    local packed_id = cmsgpack.pack({batch[b + 1], m})
+    seen[dkey] = packed_id   -- later duplicates in this batch answer with this message
+    records[#records + 1] = m
+    records[#records + 1] = cmsgpack.pack({batch[b + 1], batch[b + 2], now, 0, 0,
+      batch[b + 3], 0, '', batch[b + 5], group, batch[b + 7]})
+    scores[#scores + 1] = visible_at
+    scores[#scores + 1] = m
+    members[#members + 1] = 0
+    members[#members + 1] = group_member(group, m)
+    dvals[#dvals + 1] = dkey
+    dvals[#dvals + 1] = packed_id
+    dexps[#dexps + 1] = now + interval
+    dexps[#dexps + 1] = dkey
+    touched[group] = true
+    out[#out + 1] = m
+    out[#out + 1] = ''
+  end
+end
+if fresh > 0 then
+  redis.call('HSET', msgs, unpack(records))
+  redis.call('ZADD', avail, unpack(scores))
+  redis.call('ZADD', f.groups, unpack(members))
+  redis.call('HSET', dedup, unpack(dvals))
+  redis.call('ZADD', dedup_exp, unpack(dexps))
+  -- A group already in `ready` stays as it is (its first message did not change).
+  for g in pairs(touched) do
+    if not redis.call('ZSCORE', f.ready, g) then refresh_group(f, avail, g, now) end
+  end
+  if visible_at <= now then wake(waiters, ARGV[2], now) end
+end
 return out
