@@ -23,7 +23,7 @@ every queue script runs unchanged on a cluster)::
     rc:{q:<account>:<name>}:ready     zset   FIFO: group -> ms it became receivable (its
                                              first message is not in flight)
     rc:{q:<account>:<name>}:ingroup   hash   FIFO: in-flight message number -> group
-    rc:{q:<account>:<name>}:dedup     hash   FIFO: deduplication key -> msgpack [id, number]
+    rc:{q:<account>:<name>}:dedup     hash   FIFO: deduplication key -> id (16 bytes) + number
     rc:{q:<account>:<name>}:dedupexp  zset   FIFO: deduplication key -> ms it is forgotten
     rc:{q:<account>:<name>}:attempts  hash   FIFO: ReceiveRequestAttemptId -> msgpack
                                              [number, receive count, deadline, ...]

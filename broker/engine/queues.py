@@ -218,8 +218,8 @@ class Queues:
                     "The queue should either have ContentBasedDeduplication enabled or "
                     "MessageDeduplicationId provided explicitly"))
             elif code == b"D":
-                raw_id, number = msgpack.unpackb(value, raw=True)
-                out.append(_sent(uuid_text(raw_id), digest, p, sequence_number(number)))
+                out.append(_sent(uuid_text(value[:16]), digest, p,
+                                 sequence_number(value[16:])))
             else:
                 out.append(_sent(mid, digest, p, sequence_number(code)))
         return out

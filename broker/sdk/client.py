@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -188,7 +187,9 @@ class Queue:
         entries = []
         for i, b in enumerate(bodies):
             if isinstance(b, SendEntry):
-                entries.append(b if b.id else dataclasses.replace(b, id=str(i)))
+                entries.append(b if b.id else SendEntry(
+                    b.body, str(i), b.delay_seconds, b.message_attributes,
+                    b.system_attributes, b.group_id, b.deduplication_id))
             else:
                 entries.append(SendEntry(body=_body(b), id=str(i)))
         return await self._t.send_batch(self.ref, entries)

@@ -62,6 +62,38 @@ local function refresh_group(f, avail, g, now)
   end
 end
 
+-- refresh_group for several groups (a list), with one ZMSCORE, ZADD and ZREM for all.
+local function refresh_groups(f, avail, groups, now)
+  if #groups == 0 then return end
+  local heads, with_head = {}, {}
+  local gone = {}
+  for _, g in ipairs(groups) do
+    local head = group_head(f.groups, g)
+    if head then
+      heads[#heads + 1] = head
+      with_head[#with_head + 1] = g
+    else
+      gone[#gone + 1] = g
+    end
+  end
+  if #heads > 0 then
+    local scores = redis.call('ZMSCORE', avail, unpack(heads))
+    local add = {}
+    for i, g in ipairs(with_head) do
+      local s = scores[i]
+      if s then
+        s = tonumber(s)
+        add[#add + 1] = s > now and s or now
+        add[#add + 1] = g
+      else
+        gone[#gone + 1] = g
+      end
+    end
+    if #add > 0 then redis.call('ZADD', f.ready, 'NX', unpack(add)) end
+  end
+  if #gone > 0 then redis.call('ZREM', f.ready, unpack(gone)) end
+end
+
 -- Forget a message of a FIFO queue's group bookkeeping (it was deleted, dropped or moved).
 local function leave_group(f, avail, m, g, now)
   redis.call('ZREM', f.groups, group_member(g, m))

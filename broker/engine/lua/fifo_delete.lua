@@ -21,7 +21,7 @@ for i = 1, n do ms[i] = handles[i * 2 - 1] end
 local raws = redis.call('HMGET', msgs, unpack(ms))
 local deadlines = redis.call('ZMSCORE', inflight, unpack(ms))
 local owners = redis.call('HMGET', f.ingroup, unpack(ms))
-local out, done, gone, members, groups = {}, {}, {}, {}, {}
+local out, done, gone, members, groups, glist = {}, {}, {}, {}, {}, {}
 for i = 1, n do
   local m, raw, deadline = ms[i], raws[i], deadlines[i]
   local status = 0
@@ -37,7 +37,10 @@ for i = 1, n do
       local g = owners[i]
       if g then
         members[#members + 1] = group_member(g, m)
-        groups[g] = true
+        if not groups[g] then
+          groups[g] = true
+          glist[#glist + 1] = g
+        end
       end
       status = 1
     end
@@ -49,6 +52,6 @@ if #gone > 0 then
   redis.call('ZREM', inflight, unpack(gone))
   redis.call('HDEL', f.ingroup, unpack(gone))
   if #members > 0 then redis.call('ZREM', f.groups, unpack(members)) end
-  for g in pairs(groups) do refresh_group(f, avail, g, now) end
+  refresh_groups(f, avail, glist, now)
 end
 return out

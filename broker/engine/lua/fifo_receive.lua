@@ -108,92 +108,115 @@ if attempt ~= '' then
   end
 end
 
+-- Gather each ready group's receivable prefix (up to its first message in flight or
+-- delayed), oldest-ready group first, until maxn messages; then read and update them
+-- all at once.
 local visited, nvisited = {}, 0
+local pick_m, pick_g, pick_gm = {}, {}, {}
 local rounds = 0
-while #out < maxn * 2 and rounds < 3 do
+while #pick_m < maxn and rounds < 3 do
   rounds = rounds + 1
   local ready = redis.call('ZRANGEBYSCORE', f.ready, '-inf', now, 'LIMIT', 0, maxn + nvisited)
   local progress = false
   for _, g in ipairs(ready) do
-    if #out >= maxn * 2 then break end
+    if #pick_m >= maxn then break end
     if not visited[g] then
       visited[g] = true
       nvisited = nvisited + 1
       progress = true
       local cand = redis.call('ZRANGEBYLEX', f.groups, '[' .. g .. '\0', '(' .. g .. '\1',
-        'LIMIT', 0, maxn - #out / 2)
+        'LIMIT', 0, maxn - #pick_m)
       local ms = {}
       for i, gm in ipairs(cand) do ms[i] = string.sub(gm, #g + 2) end
-      -- The group's receivable prefix: up to its first message in flight or delayed.
-      local k, head_in_flight = 0, false
+      local k = 0
       if #ms > 0 then
         local scores = redis.call('ZMSCORE', avail, unpack(ms))
         for i = 1, #ms do
-          local s = scores[i]
-          if not s then                                    -- in flight: blocked here
-            head_in_flight = i == 1
-            break
-          end
-          if tonumber(s) > now then                        -- delayed: wait for it
-            if i == 1 then redis.call('ZADD', f.ready, s, g) end
+          local sc = scores[i]
+          if not sc then break end                         -- in flight: blocked here
+          if tonumber(sc) > now then                       -- delayed: wait for it
+            if i == 1 then redis.call('ZADD', f.ready, sc, g) end
             break
           end
           k = i
         end
       end
-      local took = 0
-      if k > 0 then
-        local raws = redis.call('HMGET', msgs, unpack(ms, 1, k))
-        local updated, deadlines, owners, gone, dropped = {}, {}, {}, {}, {}
-        for i = 1, k do
-          local m, raw = ms[i], raws[i]
-          local rec = raw and cmsgpack.unpack(raw)
-          if not rec or rec[3] + retention <= now then
-            redis.call('HDEL', msgs, m)
-            gone[#gone + 1] = m
-            dropped[#dropped + 1] = cand[i]
-          elseif maxrc and rec[4] >= maxrc then
-            redis.call('HDEL', msgs, m)
-            redis.call('HSET', dlqout, m, raw)
-            gone[#gone + 1] = m
-            dropped[#dropped + 1] = cand[i]
-            moved[#moved + 1] = m
-            moved[#moved + 1] = raw
-            break
-          else
-            rec[4] = rec[4] + 1
-            if rec[4] == 1 then rec[5] = now end
-            rec[7] = now
-            local packed = cmsgpack.pack(rec)
-            updated[#updated + 1] = m
-            updated[#updated + 1] = packed
-            deadlines[#deadlines + 1] = now + vt_ms
-            deadlines[#deadlines + 1] = m
-            owners[#owners + 1] = m
-            owners[#owners + 1] = g
-            gone[#gone + 1] = m
-            out[#out + 1] = m
-            out[#out + 1] = packed
-            took = took + 1
-          end
-        end
-        if #gone > 0 then redis.call('ZREM', avail, unpack(gone)) end
-        if #dropped > 0 then redis.call('ZREM', f.groups, unpack(dropped)) end
-        if took > 0 then
-          redis.call('HSET', msgs, unpack(updated))
-          redis.call('ZADD', inflight, unpack(deadlines))
-          redis.call('HSET', f.ingroup, unpack(owners))
-        end
+      if k == 0 and (#ms == 0 or not redis.call('ZSCORE', avail, ms[1])) then
+        redis.call('ZREM', f.ready, g)                     -- empty, or first in flight
       end
-      -- Taking messages puts the group's first one in flight: it is blocked.
-      if took > 0 or head_in_flight then
-        redis.call('ZREM', f.ready, g)
-      elseif k > 0 or #ms == 0 then
-        refresh_group(f, avail, g, now)
+      for i = 1, k do
+        pick_m[#pick_m + 1] = ms[i]
+        pick_g[#pick_g + 1] = g
+        pick_gm[#pick_gm + 1] = cand[i]
       end
     end
   end
   if not progress then break end
+end
+
+if #pick_m > 0 then
+  local raws = redis.call('HMGET', msgs, unpack(pick_m))
+  local updated, deadlines, owners, gone, dropped = {}, {}, {}, {}, {}
+  local stopped, took, blocked, unblocked = {}, {}, {}, {}
+  for i, m in ipairs(pick_m) do
+    local g, raw = pick_g[i], raws[i]
+    if not stopped[g] then
+      local rec = raw and cmsgpack.unpack(raw)
+      if not rec or rec[3] + retention <= now then
+        gone[#gone + 1] = m
+        dropped[#dropped + 1] = pick_gm[i]
+      elseif maxrc and rec[4] >= maxrc then
+        -- to the DLQ; its group gives nothing more in this call
+        redis.call('HSET', dlqout, m, raw)
+        gone[#gone + 1] = m
+        dropped[#dropped + 1] = pick_gm[i]
+        moved[#moved + 1] = m
+        moved[#moved + 1] = raw
+        stopped[g] = true
+      else
+        rec[4] = rec[4] + 1
+        if rec[4] == 1 then rec[5] = now end
+        rec[7] = now
+        local packed = cmsgpack.pack(rec)
+        updated[#updated + 1] = m
+        updated[#updated + 1] = packed
+        deadlines[#deadlines + 1] = now + vt_ms
+        deadlines[#deadlines + 1] = m
+        owners[#owners + 1] = m
+        owners[#owners + 1] = g
+        gone[#gone + 1] = m
+        out[#out + 1] = m
+        out[#out + 1] = packed
+        if not took[g] then
+          took[g] = true
+          blocked[#blocked + 1] = g
+        end
+      end
+    end
+  end
+  if #dropped > 0 then
+    local dropped_msgs = {}
+    for _, gm in ipairs(dropped) do
+      local g, m = string.match(gm, '^(.*)%z(%d+)$')
+      dropped_msgs[#dropped_msgs + 1] = m
+      if not took[g] and not unblocked[g] then
+        unblocked[g] = true
+      end
+    end
+    redis.call('HDEL', msgs, unpack(dropped_msgs))
+    redis.call('ZREM', f.groups, unpack(dropped))
+  end
+  if #gone > 0 then redis.call('ZREM', avail, unpack(gone)) end
+  if #updated > 0 then
+    redis.call('HSET', msgs, unpack(updated))
+    redis.call('ZADD', inflight, unpack(deadlines))
+    redis.call('HSET', f.ingroup, unpack(owners))
+    -- Taking a group's first messages puts it in flight: the group is blocked.
+    redis.call('ZREM', f.ready, unpack(blocked))
+  end
+  local others = {}
+  for g in pairs(unblocked) do others[#others + 1] = g end
+  refresh_groups(f, avail, others, now)
 end
 
 if attempt ~= '' and #out > 0 then

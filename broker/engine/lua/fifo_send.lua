@@ -9,11 +9,12 @@
 --       deduplication interval ms
 -- Returns: {now_ms, max_message_size, then 2 values per message}:
 --   message number, ''            stored
---   'D', packed {id, number}      a duplicate within the deduplication interval: not
---                                 stored; the original's id and message number
+--   'D', id .. number             a duplicate within the deduplication interval: not
+--                                 stored; the original's id (16 raw bytes) and message
+--                                 number
 --   'B', ''                       larger than MaximumMessageSize: not stored
 --   'N', ''                       no deduplication id and no content-based deduplication
--- Dedup entries live in dedup (key -> packed {id, number}) and dedup_exp (key -> expiry
+-- Dedup entries live in dedup (key -> id .. number) and dedup_exp (key -> expiry
 -- ms); a key is "<group>\0<dedup id>" under DeduplicationScope messageGroup, else the id.
 -- Touches: meta (seq, cur), msgs, avail, groups, ready, dedup, dedup_exp; publishes
 -- wake_channel.
@@ -61,7 +62,7 @@ for i = 1, n do
     which[#which + 1] = i
   end
 end
-local seen = {}      -- dedup key -> packed {id, number} of the message it names
+local seen = {}      -- dedup key -> id .. number of the message it names
 if #lookup > 0 then
   local found = redis.call('HMGET', dedup, unpack(lookup))
   for j, v in ipairs(found) do
@@ -81,7 +82,7 @@ for i = 1, n do
 end
 local seq = fresh > 0 and redis.call('HINCRBY', meta, 'seq', fresh) - fresh or 0
 local out = {now, maxsize}
-local records, scores, members, dvals, dexps, touched = {}, {}, {}, {}, {}, {}
+local records, scores, members, dvals, dexps, touched, tlist = {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
   local b = (i - 1) * 8
   local code, dkey = codes[i], dkeys[i]
@@ -95,7 +96,7 @@ for i = 1, n do
     seq = seq + 1
     local m = member(seq)
     local group = batch[b + 6]
-    local packed_id = cmsgpack.pack({batch[b + 1], m})
+    local packed_id = batch[b + 1] .. m
     seen[dkey] = packed_id   -- later duplicates in this batch answer with this message
     records[#records + 1] = m
     records[#records + 1] = cmsgpack.pack({batch[b + 1], batch[b + 2], now, 0, 0,
@@ -108,7 +109,10 @@ for i = 1, n do
     dvals[#dvals + 1] = packed_id
     dexps[#dexps + 1] = now + interval
     dexps[#dexps + 1] = dkey
-    touched[group] = true
+    if not touched[group] then
+      touched[group] = true
+      tlist[#tlist + 1] = group
+    end
     out[#out + 1] = m
     out[#out + 1] = ''
   end
@@ -120,9 +124,12 @@ if fresh > 0 then
   redis.call('HSET', dedup, unpack(dvals))
   redis.call('ZADD', dedup_exp, unpack(dexps))
   -- A group already in `ready` stays as it is (its first message did not change).
-  for g in pairs(touched) do
-    if not redis.call('ZSCORE', f.ready, g) then refresh_group(f, avail, g, now) end
+  local in_ready = redis.call('ZMSCORE', f.ready, unpack(tlist))
+  local others = {}
+  for i, g in ipairs(tlist) do
+    if not in_ready[i] then others[#others + 1] = g end
   end
+  refresh_groups(f, avail, others, now)
   if visible_at <= now then wake(waiters, ARGV[2], now) end
 end
 return out
