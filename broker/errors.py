@@ -225,6 +225,7 @@ class UnsupportedOperation(ClientError):
 
 class ResourceNotFoundException(ClientError):
     code = "ResourceNotFoundException"
+    http_status = 404
 
 
 class InvalidAddress(ClientError):

@@ -99,3 +99,20 @@ class ReceivedMessage:
     """Selected message attributes, in boto3's shape."""
     md5_of_message_attributes: str | None = None
     """Hex MD5 of the returned message attributes (None when none are returned)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTask:
+    """One message move task (DLQ redrive), as ListMessageMoveTasks reports it."""
+
+    task_handle: str | None
+    """Only while the task is RUNNING."""
+    status: str
+    """RUNNING, CANCELLING, CANCELLED, COMPLETED or FAILED."""
+    source_arn: str
+    destination_arn: str | None
+    max_messages_per_second: int | None
+    moved: int
+    to_move: int
+    started_ms: int
+    failure_reason: str | None

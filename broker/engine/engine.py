@@ -1,5 +1,6 @@
 """The engine façade: owns the Redis client, the function library, the clock and the
-wake-up listener; exposes ``queues`` (messages) and ``admin`` (queue management)."""
+wake-up listener; exposes ``queues`` (messages), ``admin`` (queue management) and
+``moves`` (message move tasks)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from broker.engine.clock import Clock, SystemClock
 from broker.engine.context import Context
+from broker.engine.move_tasks import MoveTasks
 from broker.engine.queue_admin import QueueAdmin
 from broker.engine.queues import Queues
 from broker.engine.scripts import AnyRedis, Scripts
@@ -61,6 +63,8 @@ class Engine:
         )
         self.queues = Queues(self.ctx)
         self.admin = QueueAdmin(self.ctx)
+        self.moves = MoveTasks(self.ctx)
+        """Message move tasks (DLQ redrive); their runners are owned here."""
 
     @classmethod
     def from_url(
@@ -75,6 +79,7 @@ class Engine:
         await self.scripts.load()
 
     async def close(self) -> None:
+        await self.moves.close()
         await self._wakeups.close()
         await self.redis.aclose()
 

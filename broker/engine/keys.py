@@ -30,6 +30,11 @@ every queue script runs unchanged on a cluster)::
     rc:{q:<account>:<name>}:attemptexp zset  FIFO: ReceiveRequestAttemptId -> expiry ms
     rc:{q:<account>:<name>}:dlqout    hash   message number -> record on its way to the DLQ
                                              (the DLQ lives in another slot: outbox)
+    rc:{q:<account>:<name>}:moving    hash   message number -> record claimed by a message
+                                             move task, on its way out (outbox)
+    rc:{q:<account>:<name>}:mvtasks   hash   move task id -> msgpack map (status, counts,
+                                             owner and lease of its runner)
+    rc:{q:<account>:<name>}:mvorder   zset   move task id -> ms started (the 10 kept)
     rc:{q:<account>:<name>}:waiters   zset   engine id -> ms until which it long-polls
     rc:{q:<account>:<name>}:tags      hash   tag key -> value
     rc:{q:<account>:<name>}:sources   set    names of queues whose RedrivePolicy targets
@@ -37,6 +42,7 @@ every queue script runs unchanged on a cluster)::
     rc:{q:<account>:<name>}:mv:<id>   string DLQ-move idempotency marker (expires)
     rc:{a:<account>}:queues           zset   queue names, score 0 (lexicographic listing)
     rc:{a:<account>}:deleted          hash   queue name -> ms it was deleted
+    rc:{a:<account>}:moving           set    names of queues with an active move task
     rc:wake:<account>:<name>          pubsub channel: "a message became visible"
 """
 
@@ -121,6 +127,18 @@ class QueueKeys:
         return f"{self.tag}:dlqout"
 
     @property
+    def moving(self) -> str:
+        return f"{self.tag}:moving"
+
+    @property
+    def move_tasks(self) -> str:
+        return f"{self.tag}:mvtasks"
+
+    @property
+    def move_order(self) -> str:
+        return f"{self.tag}:mvorder"
+
+    @property
     def waiters(self) -> str:
         return f"{self.tag}:waiters"
 
@@ -143,7 +161,8 @@ class QueueKeys:
         """Every key that holds this queue's state (for DeleteQueue)."""
         return [self.meta, self.msgs, self.avail, self.inflight, self.dlqout, self.waiters,
                 self.tags, self.sources, *self.fifo_keys, self.dedup, self.dedup_exp,
-                self.attempts, self.attempt_exp]
+                self.attempts, self.attempt_exp, self.moving, self.move_tasks,
+                self.move_order]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +178,7 @@ class AccountKeys:
     @property
     def deleted(self) -> str:
         return f"{PREFIX}:{{a:{self.account}}}:deleted"
+
+    @property
+    def moving(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:moving"

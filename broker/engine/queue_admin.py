@@ -16,7 +16,7 @@ from broker.engine.records import as_text
 from broker.types import QueueRef
 
 #: meta fields that are bookkeeping, never shown as attributes
-_INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq"}
+_INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq", "x_move_task"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,11 +284,11 @@ class QueueAdmin:
                 "queue's RedriveAllowPolicy does not allow this queue as a source.")
 
     def _queue_from_arn(self, arn: str) -> QueueRef:
-        parts = arn.split(":")
-        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
+        ref = self._ctx.identity.queue_from_arn(arn)
+        if ref is None:
             raise errors.InvalidParameterValue(
                 f"Value {arn} for parameter deadLetterTargetArn is invalid.")
-        return QueueRef(parts[4], parts[5])
+        return ref
 
     async def _link_dlq(self, queue: QueueRef, policy_json: str) -> None:
         dlq = self._queue_from_arn(json.loads(policy_json)["deadLetterTargetArn"])

@@ -350,7 +350,10 @@ class Queues:
             [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters,
              *dlq.fifo_keys],
             [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
-             self._ctx.limits.dlq_move_marker_ttl_ms])
+             self._ctx.limits.dlq_move_marker_ttl_ms, "",
+             # SQS gives a message moved into a FIFO DLQ its message id as deduplication
+             # id, so independent messages that shared one both stay
+             rec.message_id if is_fifo(queue) else ""])
         return int(status) >= 0
 
     # -- delete / change visibility ------------------------------------------------------

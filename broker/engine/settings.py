@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.types import QueueRef
+
 #: AWS's default region and the account id local tools use
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "000000000000"
@@ -40,3 +42,12 @@ class Identity:
 
     def queue_arn(self, account: str, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{account}:{name}"
+
+    @staticmethod
+    def queue_from_arn(arn: str) -> QueueRef | None:
+        """The queue an SQS queue ARN names (any region), or None for anything else."""
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not parts[4] \
+                or not parts[5]:
+            return None
+        return QueueRef(parts[4], parts[5])

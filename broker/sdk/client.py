@@ -16,6 +16,7 @@ from broker.types import (
     BatchResult,
     BatchSendResult,
     MessageAttributes,
+    MoveTask,
     QueueRef,
     ReceivedMessage,
     SendResult,
@@ -250,6 +251,10 @@ class Queue:
         return f"Queue({self.name!r})"
 
 
+def _arn(queue: Queue | str) -> str:
+    return queue.arn if isinstance(queue, Queue) else queue
+
+
 def _entry(body: str | bytes, entry_id: str, delay_s: int | None,
            attributes: Mapping[str, Any] | None, trace_header: str | None,
            group_id: str | None = None, deduplication_id: str | None = None) -> SendEntry:
@@ -352,6 +357,27 @@ class Client:
         """GetQueueUrl: the handle, or QueueDoesNotExist."""
         await self._transport.get_queue(self._ref(name))
         return self.queue(name)
+
+    async def start_message_move_task(
+        self, source: Queue | str, destination: Queue | str | None = None, *,
+        max_per_second: int | None = None,
+    ) -> str:
+        """StartMessageMoveTask (DLQ redrive): move the messages of the dead-letter queue
+        ``source`` back to each one's original source queue, or to ``destination``, at
+        up to ``max_per_second`` messages a second. Queues go by handle or ARN. Returns
+        the TaskHandle."""
+        return await self._transport.start_move_task(
+            _arn(source), None if destination is None else _arn(destination),
+            max_per_second)
+
+    async def list_message_move_tasks(self, source: Queue | str,
+                                      max_results: int | None = None) -> list[MoveTask]:
+        """ListMessageMoveTasks: the most recent tasks of a dead-letter queue (<= 10)."""
+        return await self._transport.list_move_tasks(_arn(source), max_results)
+
+    async def cancel_message_move_task(self, task_handle: str) -> int:
+        """CancelMessageMoveTask: returns how many messages were moved so far."""
+        return await self._transport.cancel_move_task(task_handle)
 
     async def list_queues(self, prefix: str = "") -> list[Queue]:
         """ListQueues, following every page."""

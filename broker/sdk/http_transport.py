@@ -25,6 +25,7 @@ from broker.types import (
     BatchResultError,
     BatchSendResult,
     MessageAttributes,
+    MoveTask,
     QueueRef,
     ReceivedMessage,
     SendResult,
@@ -271,3 +272,34 @@ class HttpTransport:
             {"Id": i, "ReceiptHandle": h, "VisibilityTimeout": vt} for i, h, vt in entries]})
         return BatchResult([s["Id"] for s in r.get("Successful", [])],
                            [_failed(f) for f in r.get("Failed", [])])
+
+    # -- message move tasks ----------------------------------------------------------------
+
+    async def start_move_task(self, source_arn: str, destination_arn: str | None,
+                              max_per_second: int | None) -> str:
+        params: dict[str, Any] = {"SourceArn": source_arn}
+        if destination_arn is not None:
+            params["DestinationArn"] = destination_arn
+        if max_per_second is not None:
+            params["MaxNumberOfMessagesPerSecond"] = max_per_second
+        r = await self._call("StartMessageMoveTask", params)
+        return str(r["TaskHandle"])
+
+    async def list_move_tasks(self, source_arn: str,
+                              max_results: int | None) -> list[MoveTask]:
+        params: dict[str, Any] = {"SourceArn": source_arn}
+        if max_results is not None:
+            params["MaxResults"] = max_results
+        r = await self._call("ListMessageMoveTasks", params)
+        return [MoveTask(
+            task_handle=t.get("TaskHandle"), status=t["Status"], source_arn=t["SourceArn"],
+            destination_arn=t.get("DestinationArn"),
+            max_messages_per_second=t.get("MaxNumberOfMessagesPerSecond"),
+            moved=t.get("ApproximateNumberOfMessagesMoved", 0),
+            to_move=t.get("ApproximateNumberOfMessagesToMove", 0),
+            started_ms=t.get("StartedTimestamp", 0), failure_reason=t.get("FailureReason"),
+        ) for t in r.get("Results", [])]
+
+    async def cancel_move_task(self, task_handle: str) -> int:
+        r = await self._call("CancelMessageMoveTask", {"TaskHandle": task_handle})
+        return int(r.get("ApproximateNumberOfMessagesMoved", 0))

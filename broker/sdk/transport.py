@@ -15,6 +15,7 @@ from broker.engine import Engine, SendEntry
 from broker.types import (
     BatchResult,
     BatchSendResult,
+    MoveTask,
     QueueRef,
     ReceivedMessage,
     SendResult,
@@ -53,6 +54,11 @@ class Transport(Protocol):
                                 visibility_timeout_s: int) -> None: ...
     async def change_visibility_batch(
         self, queue: QueueRef, entries: Sequence[tuple[str, str, int]]) -> BatchResult: ...
+    async def start_move_task(self, source_arn: str, destination_arn: str | None,
+                              max_per_second: int | None) -> str: ...
+    async def list_move_tasks(self, source_arn: str,
+                              max_results: int | None) -> list[MoveTask]: ...
+    async def cancel_move_task(self, task_handle: str) -> int: ...
 
 
 class EngineTransport:
@@ -141,3 +147,14 @@ class EngineTransport:
     async def change_visibility_batch(
             self, queue: QueueRef, entries: Sequence[tuple[str, str, int]]) -> BatchResult:
         return await self.engine.queues.change_visibility_batch(queue, entries)
+
+    async def start_move_task(self, source_arn: str, destination_arn: str | None,
+                              max_per_second: int | None) -> str:
+        return await self.engine.moves.start(source_arn, destination_arn, max_per_second)
+
+    async def list_move_tasks(self, source_arn: str,
+                              max_results: int | None) -> list[MoveTask]:
+        return await self.engine.moves.list(source_arn, max_results)
+
+    async def cancel_move_task(self, task_handle: str) -> int:
+        return await self.engine.moves.cancel(task_handle)

@@ -1,9 +1,11 @@
-"""Background upkeep the engine needs when no request touches a queue: retention sweeps.
+"""Background upkeep the engine needs when no request touches a queue: retention sweeps,
+and message move tasks whose runner died.
 
 Sends and receives sweep expired messages as they go; a queue that sees neither would
 keep them (and their memory) forever. The server runs one :class:`Housekeeper` task that
 walks every queue of its accounts every ``interval_s`` seconds. Several servers on one
-Redis may all run it: a sweep is idempotent.
+Redis may all run it: a sweep is idempotent, and a move task is adopted by one engine
+only (its lease decides).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Housekeeper:
         """One pass over every queue; returns the message numbers swept past."""
         swept = 0
         for account in self._accounts:
+            await self._engine.moves.resume_abandoned(account)
             token: str | None = None
             while True:
                 names, token = await self._engine.admin.list_queues(

@@ -12,9 +12,10 @@ from typing import Any
 
 from broker import errors
 from broker.engine import Engine, SendEntry, validation
+from broker.engine.move_tasks import parse_handle
 from broker.server.caller import Caller
 from broker.server.send_coalescer import SendCoalescer
-from broker.types import BatchResultError, QueueRef, ReceivedMessage, SendResult
+from broker.types import BatchResultError, MoveTask, QueueRef, ReceivedMessage, SendResult
 
 #: parsed queue URLs kept
 MAX_CACHED_URLS = 4096
@@ -235,6 +236,50 @@ class SqsActions:
                 "Failed": [_failed(f) for f in res.failed]}
 
 
+    # -- message move tasks ----------------------------------------------------------------
+
+    async def start_message_move_task(self, p: Params, c: Caller) -> Result:
+        self._own_arn(p["SourceArn"], c)
+        if p.get("DestinationArn") is not None:
+            self._own_arn(p["DestinationArn"], c)
+        handle = await self.engine.moves.start(
+            p["SourceArn"], p.get("DestinationArn"), p.get("MaxNumberOfMessagesPerSecond"))
+        return {"TaskHandle": handle}
+
+    async def list_message_move_tasks(self, p: Params, c: Caller) -> Result:
+        self._own_arn(p["SourceArn"], c)
+        tasks = await self.engine.moves.list(p["SourceArn"], p.get("MaxResults"))
+        return {"Results": [_move_task(t) for t in tasks]}
+
+    async def cancel_message_move_task(self, p: Params, c: Caller) -> Result:
+        _, source = parse_handle(p["TaskHandle"])
+        self._own_arn(source, c)
+        moved = await self.engine.moves.cancel(p["TaskHandle"])
+        return {"ApproximateNumberOfMessagesMoved": moved}
+
+    def _own_arn(self, arn: str, caller: Caller) -> None:
+        """AccessDenied for another account's queue when the caller is authenticated."""
+        ref = self.engine.identity.queue_from_arn(arn)
+        if caller.authenticated and ref is not None and ref.account != caller.account_id:
+            raise errors.AccessDenied(f"Access to the resource {arn} is denied.")
+
+
+def _move_task(t: MoveTask) -> Result:
+    out: Result = {"Status": t.status, "SourceArn": t.source_arn,
+                   "ApproximateNumberOfMessagesMoved": t.moved,
+                   "ApproximateNumberOfMessagesToMove": t.to_move,
+                   "StartedTimestamp": t.started_ms}
+    if t.task_handle:
+        out["TaskHandle"] = t.task_handle
+    if t.destination_arn:
+        out["DestinationArn"] = t.destination_arn
+    if t.max_messages_per_second:
+        out["MaxNumberOfMessagesPerSecond"] = t.max_messages_per_second
+    if t.failure_reason:
+        out["FailureReason"] = t.failure_reason
+    return out
+
+
 _HANDLERS: Mapping[str, Handler] = {
     "CreateQueue": SqsActions.create_queue,
     "DeleteQueue": SqsActions.delete_queue,
@@ -254,4 +299,7 @@ _HANDLERS: Mapping[str, Handler] = {
     "DeleteMessageBatch": SqsActions.delete_message_batch,
     "ChangeMessageVisibility": SqsActions.change_message_visibility,
     "ChangeMessageVisibilityBatch": SqsActions.change_message_visibility_batch,
+    "StartMessageMoveTask": SqsActions.start_message_move_task,
+    "ListMessageMoveTasks": SqsActions.list_message_move_tasks,
+    "CancelMessageMoveTask": SqsActions.cancel_message_move_task,
 }

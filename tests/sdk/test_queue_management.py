@@ -27,7 +27,8 @@ async def test_create_with_different_attributes_is_refused(client: Client) -> No
     assert (await client.queue("orders").attributes())["VisibilityTimeout"] == "10"
 
 
-@pytest.mark.parametrize("name", ["", "a" * 81, "has space", "dot.name", "ünï", "x.fifo"])
+@pytest.mark.parametrize(
+    "name", ["", "a" * 81, "has space", "dot.name", "ünï", ".fifo", "a b.fifo"])
 async def test_invalid_queue_names(client: Client, name: str) -> None:
     with pytest.raises(errors.InvalidParameterValue):
         await client.create_queue(name)

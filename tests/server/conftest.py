@@ -67,3 +67,11 @@ def query_sqs(sqs_server: BrokerServer, tmp_path_factory: pytest.TempPathFactory
     assert client.meta.service_model.protocol == "query"
     yield client
     client.close()
+
+
+@pytest.fixture(params=["json", "query"])
+def any_sqs(request: pytest.FixtureRequest) -> BaseClient:
+    """boto3's SQS client on one of the two wire protocols."""
+    fixture = "sqs" if request.param == "json" else "query_sqs"
+    c: BaseClient = request.getfixturevalue(fixture)
+    return c

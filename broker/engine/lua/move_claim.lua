@@ -1,0 +1,56 @@
+-- move_claim: take the next messages a move task moves out of a dead-letter queue, into
+-- the queue's `moving` hash (an outbox: they stay there until move_settle), renewing the
+-- task's lease. Messages left in `moving` by a runner that died are handed out again
+-- first (their move is idempotent on the destination).
+-- flags: allow-oom
+-- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, inflight   (of the DLQ)
+-- ARGV: now_ms|'', task_id, owner, max_messages, lease_ms
+-- Returns: {status, {seq, record, ...}}: status RUNNING with the messages to move (none:
+--          the queue is drained); CANCELLING / COMPLETED / ... as stored; LOST when
+--          another runner owns the task; GONE when the task or the queue is gone.
+-- Touches: msgs, avail, inflight, moving, tasks, groups, ready, ingroup.
+local meta, msgs, avail, moving, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local f = fifo_keys(KEYS, 6)
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue')
+local raw = redis.call('HGET', tasks, ARGV[2])
+if not cfg[1] or not raw then return {'GONE', {}} end
+local task = cmsgpack.unpack(raw)
+if task.owner ~= ARGV[3] then return {'LOST', {}} end
+if task.status ~= 'RUNNING' then return {task.status, {}} end
+local now = now_ms(ARGV[1])
+task.lease_ms = now + tonumber(ARGV[5])
+redis.call('HSET', tasks, ARGV[2], cmsgpack.pack(task))
+local max = tonumber(ARGV[4])
+if redis.call('HLEN', moving) > 0 then
+  return {'RUNNING', redis.call('HRANDFIELD', moving, max, 'WITHVALUES')}
+end
+-- In-flight messages whose visibility timeout ran out are movable again.
+local inflight = KEYS[9]
+local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
+for i = 1, #expired, 2 do
+  local m = expired[i]
+  redis.call('ZADD', avail, expired[i + 1], m)
+  redis.call('ZREM', inflight, m)
+  local g = redis.call('HGET', f.ingroup, m)
+  if g then
+    redis.call('HDEL', f.ingroup, m)
+    refresh_group(f, avail, g, now)
+  end
+end
+local out = {}
+local cand = redis.call('ZRANGEBYSCORE', avail, '-inf', now, 'LIMIT', 0, max)
+for _, m in ipairs(cand) do
+  local rec_raw = redis.call('HGET', msgs, m)
+  redis.call('ZREM', avail, m)
+  if rec_raw then
+    redis.call('HDEL', msgs, m)
+    redis.call('HSET', moving, m, rec_raw)
+    if cfg[2] == 'true' then
+      local g = cmsgpack.unpack(rec_raw)[10]
+      if g and g ~= '' then leave_group(f, avail, m, g, now) end
+    end
+    out[#out + 1] = m
+    out[#out + 1] = rec_raw
+  end
+end
+return {'RUNNING', out}

@@ -1,0 +1,39 @@
+-- move_settle: finish moving messages a move task claimed (move_claim): 'ack' forgets
+-- them (the destination stored them) and counts them moved; 'return' puts them back in
+-- the dead-letter queue (the destination is gone).
+-- flags: allow-oom
+-- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, waiters  (of the DLQ)
+-- ARGV: now_ms|'', task_id, mode, wake_channel, then the message numbers
+-- Returns: the task's count of messages moved.
+-- Touches: msgs, avail, moving, tasks, groups, ready; publishes wake_channel on 'return'.
+local meta, msgs, avail, moving, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local f = fifo_keys(KEYS, 6)
+local now = now_ms(ARGV[1])
+local fifo = redis.call('HGET', meta, 'FifoQueue') == 'true'
+local done = 0
+for i = 5, #ARGV do
+  local m = ARGV[i]
+  local raw = redis.call('HGET', moving, m)
+  if raw then
+    redis.call('HDEL', moving, m)
+    done = done + 1
+    if ARGV[3] == 'return' then
+      redis.call('HSET', msgs, m, raw)
+      redis.call('ZADD', avail, now, m)
+      local g = fifo and cmsgpack.unpack(raw)[10]
+      if g and g ~= '' then
+        redis.call('ZADD', f.groups, 0, group_member(g, m))
+        refresh_group(f, avail, g, now)
+      end
+    end
+  end
+end
+if ARGV[3] == 'return' and done > 0 then wake(KEYS[9], ARGV[4], now) end
+local raw = redis.call('HGET', tasks, ARGV[2])
+if not raw then return 0 end
+local task = cmsgpack.unpack(raw)
+if ARGV[3] == 'ack' and done > 0 then
+  task.moved = task.moved + done
+  redis.call('HSET', tasks, ARGV[2], cmsgpack.pack(task))
+end
+return task.moved
