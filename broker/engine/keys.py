@@ -28,6 +28,10 @@ every queue script runs unchanged on a cluster)::
     rc:{q:<account>:<name>}:attempts  hash   FIFO: ReceiveRequestAttemptId -> msgpack
                                              [number, receive count, deadline, ...]
     rc:{q:<account>:<name>}:attemptexp zset  FIFO: ReceiveRequestAttemptId -> expiry ms
+    rc:{q:<account>:<name>}:fair      zset   fair queues: message number -> virtual time
+    rc:{q:<account>:<name>}:fairvt    zset   fair queues: tenant -> its latest virtual time
+    rc:{q:<account>:<name>}:tenant    hash   fair queues: message number -> tenant
+    rc:{q:<account>:<name>}:tenantin  hash   fair queues: tenant -> messages in flight
     rc:{q:<account>:<name>}:dlqout    hash   message number -> record on its way to the DLQ
                                              (the DLQ lives in another slot: outbox)
     rc:{q:<account>:<name>}:moving    hash   message number -> record claimed by a message
@@ -65,13 +69,18 @@ class QueueKeys:
     delete_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     #: the three keys of a FIFO queue's group bookkeeping (see _prelude.lua)
     fifo_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: the four keys of a fair queue's tenant bookkeeping (see _prelude.lua)
+    fair_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         meta, msgs, avail, inflight = self.meta, self.msgs, self.avail, self.inflight
-        object.__setattr__(self, "send_keys", (meta, msgs, avail, inflight, self.waiters))
+        fair = (self.fair, self.fair_vt, self.tenant, self.tenant_inflight)
+        object.__setattr__(self, "fair_keys", fair)
+        object.__setattr__(self, "send_keys",
+                           (meta, msgs, avail, inflight, self.waiters, *fair))
         object.__setattr__(self, "receive_keys",
-                           (meta, msgs, avail, inflight, self.dlqout, self.waiters))
-        object.__setattr__(self, "delete_keys", (meta, msgs, avail, inflight))
+                           (meta, msgs, avail, inflight, self.dlqout, self.waiters, *fair))
+        object.__setattr__(self, "delete_keys", (meta, msgs, avail, inflight, *fair))
         object.__setattr__(self, "fifo_keys", (self.groups, self.ready, self.ingroup))
 
     @property
@@ -123,6 +132,22 @@ class QueueKeys:
         return f"{self.tag}:attemptexp"
 
     @property
+    def fair(self) -> str:
+        return f"{self.tag}:fair"
+
+    @property
+    def fair_vt(self) -> str:
+        return f"{self.tag}:fairvt"
+
+    @property
+    def tenant(self) -> str:
+        return f"{self.tag}:tenant"
+
+    @property
+    def tenant_inflight(self) -> str:
+        return f"{self.tag}:tenantin"
+
+    @property
     def dlqout(self) -> str:
         return f"{self.tag}:dlqout"
 
@@ -162,7 +187,7 @@ class QueueKeys:
         return [self.meta, self.msgs, self.avail, self.inflight, self.dlqout, self.waiters,
                 self.tags, self.sources, *self.fifo_keys, self.dedup, self.dedup_exp,
                 self.attempts, self.attempt_exp, self.moving, self.move_tasks,
-                self.move_order]
+                self.move_order, *self.fair_keys]
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,7 +236,7 @@ class MoveTasks:
             status, items = await self._ctx.scripts.call(
                 "move_claim",
                 [keys.meta, keys.msgs, keys.avail, keys.moving, keys.move_tasks,
-                 *keys.fifo_keys, keys.inflight],
+                 *keys.fifo_keys, keys.inflight, *keys.fair_keys],
                 [clock_arg(self._ctx.clock), task_id, self._ctx.engine_id,
                  min(STEP, rate or STEP), LEASE_MS])
             status = as_text(status)
@@ -282,7 +282,8 @@ class MoveTasks:
             marker = dest.moved_marker(f"{task_id}:{seq}")
             status = await self._ctx.scripts.call(
                 "dlq_accept",
-                [dest.meta, dest.msgs, dest.avail, marker, dest.waiters, *dest.fifo_keys],
+                [dest.meta, dest.msgs, dest.avail, marker, dest.waiters, *dest.fifo_keys,
+                 *dest.fair_keys],
                 [clock_arg(self._ctx.clock), dest.wake_channel,
                  msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""])
             if int(status) < 0:
@@ -292,7 +293,7 @@ class MoveTasks:
                 moved.append(seq)
                 markers.append((dest, marker))
         settle_keys = [keys.meta, keys.msgs, keys.avail, keys.moving, keys.move_tasks,
-                       *keys.fifo_keys, keys.waiters]
+                       *keys.fifo_keys, keys.waiters, *keys.fair_keys]
         for mode, seqs in (("ack", moved), ("return", back)):
             if seqs:
                 await self._ctx.scripts.call(

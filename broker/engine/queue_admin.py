@@ -16,7 +16,8 @@ from broker.engine.records import as_text
 from broker.types import QueueRef
 
 #: meta fields that are bookkeeping, never shown as attributes
-_INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq", "x_move_task"}
+_INTERNAL = {"seq", "cur", "purged_ms", "x_max_receive", "x_dlq", "x_move_task", "x_fair",
+             "x_fair_vt"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,8 @@ class QueueAdmin:
     async def purge(self, queue: QueueRef) -> None:
         keys = QueueKeys(queue.account, queue.name)
         await self._ctx.scripts.call(
-            "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys],
+            "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys,
+                      keys.fair, keys.tenant, keys.tenant_inflight],
             [clock_arg(self._ctx.clock), self._ctx.limits.purge_interval_ms])
 
     async def sweep(self, queue: QueueRef, limit: int = 500) -> int:
@@ -200,7 +202,8 @@ class QueueAdmin:
         the server calls this for queues that see neither."""
         keys = QueueKeys(queue.account, queue.name)
         swept = await self._ctx.scripts.call(
-            "sweep", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys],
+            "sweep", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys,
+                      *keys.fair_keys],
             [clock_arg(self._ctx.clock), limit])
         return int(swept)
 

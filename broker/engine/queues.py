@@ -203,7 +203,7 @@ class Queues:
                       p.size, digest, e.group_id, e.deduplication_id or "",
                       "" if e.deduplication_id else hashlib.sha256(p.body).hexdigest())
         reply = await self._ctx.scripts.call(
-            "fifo_send", (*keys.send_keys, *keys.fifo_keys, keys.dedup, keys.dedup_exp),
+            "fifo_send", (*keys.send_keys[:5], *keys.fifo_keys, keys.dedup, keys.dedup_exp),
             [clock_arg(self._ctx.clock), keys.wake_channel,
              msgpack.packb(batch, use_bin_type=False),
              self._ctx.limits.fifo_deduplication_interval_ms])
@@ -280,7 +280,7 @@ class Queues:
         if is_fifo(queue):
             reply = await self._ctx.scripts.call(
                 "fifo_receive",
-                (*keys.receive_keys, *keys.fifo_keys, keys.attempts, keys.attempt_exp),
+                (*keys.receive_keys[:6], *keys.fifo_keys, keys.attempts, keys.attempt_exp),
                 [*args, attempt, self._ctx.limits.fifo_receive_attempt_interval_ms])
         else:
             reply = await self._ctx.scripts.call(
@@ -330,7 +330,8 @@ class Queues:
             mode = "ack" if stored else ("deliver" if len(delivered) < room else "return")
             reply = await self._ctx.scripts.call(
                 "dlq_settle",
-                [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout, *keys.fifo_keys],
+                [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.dlqout, *keys.fifo_keys,
+                 *keys.fair_keys],
                 [clock_arg(self._ctx.clock), member(seq), mode,
                  "" if visibility_timeout_s is None else visibility_timeout_s])
             if mode == "deliver" and isinstance(reply, bytes):
@@ -348,7 +349,7 @@ class Queues:
         status = await self._ctx.scripts.call(
             "dlq_accept",
             [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters,
-             *dlq.fifo_keys],
+             *dlq.fifo_keys, *dlq.fair_keys],
             [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
              self._ctx.limits.dlq_move_marker_ttl_ms, "",
              # SQS gives a message moved into a FIFO DLQ its message id as deduplication
@@ -396,7 +397,7 @@ class Queues:
         packed = msgpack.packb(handles, use_bin_type=False)
         if is_fifo(queue):
             reply = await self._ctx.scripts.call(
-                "fifo_delete", (*keys.delete_keys, *keys.fifo_keys),
+                "fifo_delete", (*keys.delete_keys[:4], *keys.fifo_keys),
                 [clock_arg(self._ctx.clock), packed])
         else:
             reply = await self._ctx.scripts.call("delete", keys.delete_keys, [packed])
@@ -446,7 +447,8 @@ class Queues:
             args += [member(seq), count, vt]
         reply = await self._ctx.scripts.call(
             "change_visibility",
-            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters, *keys.fifo_keys],
+            [keys.meta, keys.msgs, keys.avail, keys.inflight, keys.waiters, *keys.fifo_keys,
+             *keys.fair_keys],
             args)
         return [int(s) for s in reply]
 

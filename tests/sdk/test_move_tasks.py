@@ -200,7 +200,7 @@ async def test_task_survives_its_runner(redis_url: str, clock: ManualClock) -> N
         now = str(clock.now_ms())
         status, claimed = await second.scripts.call(
             "move_claim", [keys.meta, keys.msgs, keys.avail, keys.moving, keys.move_tasks,
-                           *keys.fifo_keys, keys.inflight],
+                           *keys.fifo_keys, keys.inflight, *keys.fair_keys],
             [now, task_id, second.ctx.engine_id, 5, 1])
         assert status == b"RUNNING" and len(claimed) == 10
         # ... and "dies" after storing the first claimed message on the destination,
@@ -211,7 +211,7 @@ async def test_task_survives_its_runner(redis_url: str, clock: ManualClock) -> N
         stored = await second.scripts.call(
             "dlq_accept", [d.meta, d.msgs, d.avail,
                            d.moved_marker(f"{task_id}:{claimed[0].decode()}"), d.waiters,
-                           *d.fifo_keys],
+                           *d.fifo_keys, *d.fair_keys],
             [now, d.wake_channel, msgpack.packb(fields, use_bin_type=False), "",
              3_600_000, "1", ""])
         assert stored == 1

@@ -106,10 +106,72 @@ local function fifo_keys(keys, i)
   return {groups = keys[i], ready = keys[i + 1], ingroup = keys[i + 2]}
 end
 
+-- Fair queues: a standard queue whose messages carry a MessageGroupId (a tenant) keeps
+-- (see keys.py), once its meta has x_fair:
+--   fair    zset  message number -> virtual time: the order receive serves tenants in.
+--                 A tenant's next message is filed 1 after the later of its previous
+--                 one and the queue's virtual clock (the lowest pending virtual time, or
+--                 meta's x_fair_vt, the last one served, when none is pending): a tenant
+--                 that floods the queue runs ahead of the clock, and a quiet tenant's
+--                 message lands at the front (weighted fair queuing, equal weights).
+--   fairvt  zset  tenant -> its latest virtual time
+--   tenant  hash  message number -> tenant ('' for a message without one)
+--   tenantin hash tenant -> messages in flight (the noisy-tenant test)
+-- A tenant is noisy with at least this many messages in flight (and more than a tenth
+-- of the queue's): SQS's fair-queue thresholds.
+local NOISY_MIN = 30
+
+local function fair_keys(keys, i)
+  return {fair = keys[i], vt = keys[i + 1], tenant = keys[i + 2], tin = keys[i + 3]}
+end
+
+-- The queue's virtual clock (see above).
+local function fair_clock(fk, meta)
+  local head = redis.call('ZRANGE', fk.fair, 0, 0, 'WITHSCORES')
+  if head[2] then return tonumber(head[2]) end
+  return tonumber(redis.call('HGET', meta, 'x_fair_vt') or '0')
+end
+
+-- File message m of tenant t for fair receiving (`clock`: fair_clock's value).
+local function fair_enter(fk, m, t, clock)
+  local last = tonumber(redis.call('ZSCORE', fk.vt, t) or '0')
+  local vt = (last > clock and last or clock) + 1
+  redis.call('ZADD', fk.vt, vt, t)
+  redis.call('ZADD', fk.fair, vt, m)
+  redis.call('HSET', fk.tenant, m, t)
+end
+
+-- In-flight message m is available again (visibility ran out, or set to 0): it goes to
+-- the front, and its tenant has one message less in flight. (A message sent before the
+-- queue turned fair is filed now, under tenant ''.)
+local function fair_release(fk, meta, m)
+  local t = redis.call('HGET', fk.tenant, m)
+  if t then
+    if redis.call('HINCRBY', fk.tin, t, -1) <= 0 then redis.call('HDEL', fk.tin, t) end
+  else
+    redis.call('HSET', fk.tenant, m, '')
+  end
+  redis.call('ZADD', fk.fair, fair_clock(fk, meta), m)
+end
+
+-- Messages `ms` leave a fair queue (deleted, dropped, moved out); `in_flight[i]` is
+-- true when ms[i] was in flight.
+local function fair_forget(fk, ms, in_flight)
+  if #ms == 0 then return end
+  local tenants = redis.call('HMGET', fk.tenant, unpack(ms))
+  for i, t in ipairs(tenants) do
+    if t and in_flight[i] then
+      if redis.call('HINCRBY', fk.tin, t, -1) <= 0 then redis.call('HDEL', fk.tin, t) end
+    end
+  end
+  redis.call('HDEL', fk.tenant, unpack(ms))
+  redis.call('ZREM', fk.fair, unpack(ms))
+end
+
 -- Drop messages older than the retention period, walking message numbers in send order
 -- from the cursor; bounded by `limit` steps, so each caller pays O(limit) at most.
--- `f`: the FIFO keys (nil for a standard queue).
-local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit, f)
+-- `f`: the FIFO keys (nil for a standard queue); `fk`: the fair keys (nil unless fair).
+local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit, f, fk)
   local cur = tonumber(redis.call('HGET', meta, 'cur') or '1')
   local last = tonumber(redis.call('HGET', meta, 'seq') or '0')
   local start = cur
@@ -120,6 +182,7 @@ local function sweep(meta, msgs, avail, inflight, now, retention_ms, limit, f)
     if raw then
       local rec = cmsgpack.unpack(raw)
       if rec[3] + retention_ms > now then break end
+      if fk then fair_forget(fk, {m}, {redis.call('ZSCORE', inflight, m) ~= false}) end
       redis.call('HDEL', msgs, m)
       redis.call('ZREM', avail, m)
       redis.call('ZREM', inflight, m)

@@ -5,7 +5,8 @@
 -- and the settle on the queue it came from) a no-op.
 -- A FIFO dead-letter queue files the message under its group, and its retention starts
 -- again from the move (SQS resets a FIFO message's enqueue timestamp on the move).
--- KEYS: meta, msgs, avail, marker, waiters, groups, ready, ingroup
+-- KEYS: meta, msgs, avail, marker, waiters, groups, ready, ingroup, fair, fairvt, tenant,
+--       tenantin
 --       (of the dead-letter queue)
 -- ARGV: now_ms|'', wake_channel, record, source_queue_arn ('' none: a redriven message),
 --       marker_ttl_ms, '1' = a new message (redrive) | '', deduplication id to store
@@ -13,8 +14,9 @@
 -- Returns: 1 stored, 0 already stored, -1 the dead-letter queue does not exist.
 -- Touches: meta (seq), msgs, avail, marker, groups, ready.
 local meta, msgs, avail, marker, waiters = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local fifo = redis.call('HGET', meta, 'FifoQueue')
-if not fifo and redis.call('EXISTS', meta) == 0 then return -1 end
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue', 'x_fair')
+if not cfg[1] then return -1 end
+local fifo = cfg[2]
 if redis.call('EXISTS', marker) == 1 then return 0 end
 local now = now_ms(ARGV[1])
 local rec = cmsgpack.unpack(ARGV[3])
@@ -31,6 +33,12 @@ if fifo == 'true' and rec[10] and rec[10] ~= '' then
   local f = fifo_keys(KEYS, 6)
   redis.call('ZADD', f.groups, 0, group_member(rec[10], seq))
   refresh_group(f, avail, rec[10], now)
+end
+if fifo ~= 'true' and (cfg[3] or (rec[10] and rec[10] ~= '')) then
+  -- a standard queue receiving a tenant's message is (now) a fair queue
+  if not cfg[3] then redis.call('HSET', meta, 'x_fair', 1) end
+  local fk = fair_keys(KEYS, 9)
+  fair_enter(fk, seq, rec[10] or '', fair_clock(fk, meta))
 end
 redis.call('SET', marker, '1', 'PX', ARGV[5])
 wake(waiters, ARGV[2], now)

@@ -7,7 +7,8 @@
 --                  message visible again.
 -- flags: allow-oom
 -- On a FIFO source the message goes back to the head of its group.
--- KEYS: meta, msgs, avail, inflight, dlqout, groups, ready, ingroup  (of the source queue)
+-- KEYS: meta, msgs, avail, inflight, dlqout, groups, ready, ingroup, fair, fairvt, tenant,
+--       tenantin  (of the source queue)
 -- ARGV: now_ms|'', seq, mode, visibility_timeout_s|'' (queue default)
 -- Returns: 0 no such outbox entry; 1 settled; for 'deliver', the updated record.
 -- Touches: dlqout; msgs, avail or inflight, groups, ready, ingroup unless 'ack'.
@@ -17,7 +18,8 @@ if not raw then return 0 end
 redis.call('HDEL', dlqout, ARGV[2])
 local now = now_ms(ARGV[1])
 if ARGV[3] == 'ack' then return 1 end
-local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue')
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue', 'x_fair')
+local fk = cfg[3] and fair_keys(KEYS, 9) or nil
 local rec = cmsgpack.unpack(raw)
 local g = cfg[2] == 'true' and rec[10] ~= '' and rec[10] or nil
 local f = fifo_keys(KEYS, 6)
@@ -26,6 +28,7 @@ if ARGV[3] == 'return' then
   redis.call('HSET', msgs, ARGV[2], raw)
   redis.call('ZADD', avail, now, ARGV[2])
   if g then refresh_group(f, avail, g, now) end
+  if fk then fair_enter(fk, ARGV[2], rec[10] or '', fair_clock(fk, meta)) end
 elseif ARGV[3] == 'deliver' then
   local vt = ARGV[4] ~= '' and ARGV[4] or cfg[1]
   rec[4] = rec[4] + 1
@@ -37,6 +40,10 @@ elseif ARGV[3] == 'deliver' then
   if g then
     redis.call('HSET', f.ingroup, ARGV[2], g)
     refresh_group(f, avail, g, now)
+  end
+  if fk then
+    redis.call('HSET', fk.tenant, ARGV[2], rec[10] or '')
+    redis.call('HINCRBY', fk.tin, rec[10] or '', 1)
   end
   return packed
 end

@@ -3,7 +3,8 @@
 -- task's lease. Messages left in `moving` by a runner that died are handed out again
 -- first (their move is idempotent on the destination).
 -- flags: allow-oom
--- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, inflight   (of the DLQ)
+-- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, inflight, fair, fairvt,
+--       tenant, tenantin   (of the DLQ)
 -- ARGV: now_ms|'', task_id, owner, max_messages, lease_ms
 -- Returns: {status, {seq, record, ...}}: status RUNNING with the messages to move (none:
 --          the queue is drained); CANCELLING / COMPLETED / ... as stored; LOST when
@@ -11,7 +12,7 @@
 -- Touches: msgs, avail, inflight, moving, tasks, groups, ready, ingroup.
 local meta, msgs, avail, moving, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local f = fifo_keys(KEYS, 6)
-local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue')
+local cfg = redis.call('HMGET', meta, 'VisibilityTimeout', 'FifoQueue', 'x_fair')
 local raw = redis.call('HGET', tasks, ARGV[2])
 if not cfg[1] or not raw then return {'GONE', {}} end
 local task = cmsgpack.unpack(raw)
@@ -36,6 +37,7 @@ for i = 1, #expired, 2 do
     redis.call('HDEL', f.ingroup, m)
     refresh_group(f, avail, g, now)
   end
+  if cfg[3] then fair_release(fair_keys(KEYS, 10), meta, m) end
 end
 local out = {}
 local cand = redis.call('ZRANGEBYSCORE', avail, '-inf', now, 'LIMIT', 0, max)
@@ -52,5 +54,10 @@ for _, m in ipairs(cand) do
     out[#out + 1] = m
     out[#out + 1] = rec_raw
   end
+end
+if cfg[3] and #out > 0 then
+  local claimed = {}
+  for i = 1, #out, 2 do claimed[#claimed + 1] = out[i] end
+  fair_forget(fair_keys(KEYS, 10), claimed, {})
 end
 return {'RUNNING', out}

@@ -2,14 +2,17 @@
 -- them (the destination stored them) and counts them moved; 'return' puts them back in
 -- the dead-letter queue (the destination is gone).
 -- flags: allow-oom
--- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, waiters  (of the DLQ)
+-- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, waiters, fair, fairvt,
+--       tenant, tenantin  (of the DLQ)
 -- ARGV: now_ms|'', task_id, mode, wake_channel, then the message numbers
 -- Returns: the task's count of messages moved.
 -- Touches: msgs, avail, moving, tasks, groups, ready; publishes wake_channel on 'return'.
 local meta, msgs, avail, moving, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local f = fifo_keys(KEYS, 6)
 local now = now_ms(ARGV[1])
-local fifo = redis.call('HGET', meta, 'FifoQueue') == 'true'
+local cfg = redis.call('HMGET', meta, 'FifoQueue', 'x_fair')
+local fifo = cfg[1] == 'true'
+local fk = cfg[2] and fair_keys(KEYS, 10) or nil
 local done = 0
 for i = 5, #ARGV do
   local m = ARGV[i]
@@ -20,7 +23,9 @@ for i = 5, #ARGV do
     if ARGV[3] == 'return' then
       redis.call('HSET', msgs, m, raw)
       redis.call('ZADD', avail, now, m)
-      local g = fifo and cmsgpack.unpack(raw)[10]
+      local rec10 = (fifo or fk) and cmsgpack.unpack(raw)[10]
+      if fk then fair_enter(fk, m, rec10 or '', fair_clock(fk, meta)) end
+      local g = fifo and rec10
       if g and g ~= '' then
         redis.call('ZADD', f.groups, 0, group_member(g, m))
         refresh_group(f, avail, g, now)

@@ -1,6 +1,6 @@
 -- purge: delete every message of a queue, at most once per 60 s (PurgeQueue).
 -- flags: allow-oom
--- KEYS: meta, msgs, avail, inflight, groups, ready, ingroup
+-- KEYS: meta, msgs, avail, inflight, groups, ready, ingroup, fair, tenant, tenantin
 -- ARGV: now_ms|'', min_interval_ms
 -- Returns: 1, or error PurgeQueueInProgress.
 -- Touches: meta (purged_ms, cur), msgs, avail, inflight, groups, ready, ingroup (UNLINK: freed in background).
