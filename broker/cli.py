@@ -20,6 +20,7 @@ from broker.embedded import RedisServerNotFound
 from broker.runtime import redis_url
 from broker.sdk import Client
 from broker.serve import configure_logging, serve
+from broker.types import MoveTask
 
 RET_OK = 0
 RET_BROKER_ERROR = 1
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("body")
     s.add_argument("--delay", type=int, help="DelaySeconds (0-900)")
+    s.add_argument("--group-id", help="MessageGroupId (FIFO queues; fair-queue tenant)")
+    s.add_argument("--dedup-id", help="MessageDeduplicationId (FIFO queues)")
     s.add_argument("--attribute", "-a", action="append", metavar="NAME=VALUE",
                    help="string message attribute (repeatable)")
     r = qsub.add_parser("receive", help="receive messages")
@@ -94,7 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     a = qsub.add_parser("attributes", help="show (or --set) queue attributes")
     a.add_argument("name")
     a.add_argument("--set", action="append", metavar="NAME=VALUE")
-    for sp in (c, ls, s, r, d, dm, p, a):
+    rd = qsub.add_parser("redrive", help="move a dead-letter queue's messages back to their "
+                                          "source queues (or --to a queue)")
+    rd.add_argument("name", help="the dead-letter queue")
+    rd.add_argument("--to", help="destination queue (default: each message's source)")
+    rd.add_argument("--rate", type=int, help="MaxNumberOfMessagesPerSecond (1-500)")
+    rd.add_argument("--no-wait", action="store_true",
+                    help="start the task and return (a broker server finishes it)")
+    rs = qsub.add_parser("redrive-status", help="the dead-letter queue's recent move tasks")
+    rs.add_argument("name")
+    rc = qsub.add_parser("redrive-cancel", help="cancel a running move task")
+    rc.add_argument("task_handle")
+    for sp in (c, ls, s, r, d, dm, p, a, rd, rs, rc):
         _common(sp)
     return parser
 
@@ -110,8 +124,10 @@ async def _queue_command(args: argparse.Namespace, client: Client) -> None:
             out(f"{q.url}\n")
     elif args.action == "send":
         res = await client.queue(args.name).send(
-            args.body, delay_s=args.delay, attributes=_pairs(args.attribute))
-        out(f"sent {res.message_id} (md5 {res.md5_of_body})\n")
+            args.body, delay_s=args.delay, attributes=_pairs(args.attribute),
+            group_id=args.group_id, deduplication_id=args.dedup_id)
+        seq = f", sequence {res.sequence_number}" if res.sequence_number else ""
+        out(f"sent {res.message_id} (md5 {res.md5_of_body}{seq})\n")
     elif args.action == "receive":
         q = client.queue(args.name)
         msgs = await q.receive(args.max, wait_time_s=args.wait,
@@ -135,12 +151,45 @@ async def _queue_command(args: argparse.Namespace, client: Client) -> None:
     elif args.action == "purge":
         await client.queue(args.name).purge()
         out(f"purged {args.name}\n")
+    elif args.action == "redrive":
+        await _redrive(args, client)
+    elif args.action == "redrive-status":
+        for t in await client.list_message_move_tasks(client.queue(args.name)):
+            out(_move_task_line(t) + "\n")
+    elif args.action == "redrive-cancel":
+        moved = await client.cancel_message_move_task(args.task_handle)
+        out(f"cancelling; {moved} messages moved so far\n")
     elif args.action == "attributes":
         q = client.queue(args.name)
         if args.set:
             await q.set_attributes(_pairs(args.set))
         for k, v in sorted((await q.attributes()).items()):
             out(f"{k:40} {v}\n")
+
+
+async def _redrive(args: argparse.Namespace, client: Client) -> None:
+    dlq = client.queue(args.name)
+    handle = await client.start_message_move_task(
+        dlq, None if args.to is None else client.queue(args.to), max_per_second=args.rate)
+    sys.stdout.write(f"task {handle}\n")
+    if args.no_wait:
+        return
+    while True:  # the task runs in this process: stay until it ends
+        [task, *_] = await client.list_message_move_tasks(dlq, max_results=1)
+        if task.status not in ("RUNNING", "CANCELLING"):
+            sys.stdout.write(_move_task_line(task) + "\n")
+            return
+        await asyncio.sleep(0.2)
+
+
+def _move_task_line(t: MoveTask) -> str:
+    dest = t.destination_arn or "(sources)"
+    line = f"{t.status:10} moved {t.moved}/{t.to_move} -> {dest}"
+    if t.failure_reason:
+        line += f"  failure: {t.failure_reason}"
+    if t.task_handle:
+        line += f"\n  handle: {t.task_handle}"
+    return line
 
 
 def _message_json(m: Any) -> dict[str, Any]:

@@ -35,6 +35,30 @@ async def test_queue_commands(plain_url: str) -> None:
     assert broker("queue", "delete", "cli-q", *url).returncode == 0
 
 
+async def test_fifo_and_redrive_commands(plain_url: str) -> None:
+    url = ["--redis-url", plain_url]
+    assert broker("queue", "create", "cli.fifo", *url).returncode == 0
+    r = broker("queue", "send", "cli.fifo", "first", "--group-id", "g", "--dedup-id", "1",
+               *url)
+    assert r.returncode == 0 and ", sequence " in r.stdout
+    r = broker("queue", "send", "cli.fifo", "no group", "--dedup-id", "2", *url)
+    assert r.returncode == 1 and "MissingParameter" in r.stderr
+    assert broker("queue", "create", "cli-dlq", *url).returncode == 0
+    policy = ('RedrivePolicy={"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:'
+              'cli-dlq","maxReceiveCount":"1"}')
+    assert broker("queue", "create", "cli-src", "-a", policy, "-a", "VisibilityTimeout=0",
+                  *url).returncode == 0
+    broker("queue", "send", "cli-src", "poison", *url)
+    for _ in range(2):  # received once, then moved by the next receive
+        broker("queue", "receive", "cli-src", *url)
+    r = broker("queue", "redrive", "cli-dlq", *url)
+    assert r.returncode == 0, r.stderr
+    assert "COMPLETED  moved 1/1 -> (sources)" in r.stdout
+    assert "COMPLETED" in broker("queue", "redrive-status", "cli-dlq", *url).stdout
+    r = broker("queue", "receive", "cli-src", "--json", *url)
+    assert '"Body": "poison"' in r.stdout
+
+
 async def test_errors_exit_non_zero_with_aws_code(plain_url: str) -> None:
     r = broker("queue", "send", "missing", "x", "--redis-url", plain_url)
     assert r.returncode == 1
