@@ -26,8 +26,19 @@ def test_sdk_example_runs(plain_url: str) -> None:
     assert "order 9" in r.stdout
 
 
-def test_boto3_example_runs(plain_url: str) -> None:
+def test_fifo_and_redrive_example_runs(plain_url: str) -> None:
     example = python_blocks()[1]
+    code = example.replace("redis://localhost:6379", plain_url)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("order-1 0") and lines[0].endswith(" order 1 created")
+    assert "'urgent'" in lines[-2] and lines[-1] == "['poison']"
+
+
+def test_boto3_example_runs(plain_url: str) -> None:
+    example = python_blocks()[2]
     with serving_in_thread(plain_url) as server:
         code = example.replace("http://localhost:4566", server.url)
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
