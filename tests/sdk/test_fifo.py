@@ -4,6 +4,7 @@ handles, dead-letter moves, and the validation errors SQS answers."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -237,3 +238,16 @@ async def test_groups_are_served_round_robin(client: Client) -> None:
         seen += [m.body for m in got]
         await q.delete_batch([m.receipt_handle for m in got])
     assert "quiet" in seen[:11]  # served before the hot group's second batch
+
+
+async def test_long_poll_wakes_on_fifo_send(client: Client) -> None:
+    q = await client.create_queue("poll.fifo", content_based_deduplication=True)
+
+    async def send_later() -> None:
+        await asyncio.sleep(0.2)
+        await q.send("wake", group_id="g")
+
+    task = asyncio.create_task(send_later())
+    got = await q.receive(wait_time_s=10)
+    await task
+    assert [m.body for m in got] == ["wake"]

@@ -14,6 +14,7 @@ from broker.engine import Engine
 from broker.engine.keys import QueueKeys
 from broker.engine.move_tasks import LEASE_MS
 from broker.sdk.client import Queue
+from broker.server.housekeeping import Housekeeper
 from tests.conftest import TEST_LIMITS
 
 
@@ -227,3 +228,31 @@ async def test_task_survives_its_runner(redis_url: str, clock: ManualClock) -> N
             bodies += [m.body for m in got]
         assert sorted(bodies) == sorted(f"m{i}" for i in range(30))
         assert (await c.queue("dlq6").attributes())["ApproximateNumberOfMessages"] == "0"
+
+
+async def test_server_housekeeping_adopts_an_abandoned_task(
+        redis_url: str, clock: ManualClock) -> None:
+    async with Client(redis_url, clock=clock, limits=TEST_LIMITS) as c:
+        dlq = await c.create_queue("dlq7")
+        src = await c.create_queue("src7", visibility_timeout_s=10,
+                                   dead_letter_queue=(dlq, 1))
+        await _dead_letters(c, clock, dlq, src, [f"m{i}" for i in range(12)])
+        handle = await c.start_message_move_task(dlq, max_per_second=1)
+    # that client is gone; a broker server's housekeeping finds the task once its lease
+    # ran out
+    async with Engine.from_url(redis_url, clock=clock, limits=TEST_LIMITS) as server:
+        keeper = Housekeeper(server, [dlq.ref.account])
+        await keeper.run_once()
+        [task] = await server.moves.list(dlq.arn)
+        assert task.status == "RUNNING" and task.moved < 12  # not adopted: lease holds
+        clock.advance(LEASE_MS / 1000 + 1)
+        await keeper.run_once()
+        await server.moves.cancel(handle)
+        await server.moves.wait(handle)
+        [task] = await server.moves.list(dlq.arn)
+        assert task.status == "CANCELLED"
+        in_src = int((await server.admin.get_attributes(
+            src.ref, ["ApproximateNumberOfMessages"]))["ApproximateNumberOfMessages"])
+        left = int((await server.admin.get_attributes(
+            dlq.ref, ["ApproximateNumberOfMessages"]))["ApproximateNumberOfMessages"])
+        assert in_src + left == 12 and in_src == task.moved
