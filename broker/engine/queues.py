@@ -153,7 +153,8 @@ class Queues:
         if e.system_attributes:
             validation.validate_system_attributes_for_send(e.system_attributes)
             trace = e.system_attributes["AWSTraceHeader"]["StringValue"]
-        return _Prepared(e, body, size, trace)
+        return _Prepared(e, body, size, trace,
+                         hashlib.md5(body, usedforsecurity=False).digest())
 
     async def _send_prepared(
         self, queue: QueueRef, items: Sequence[_Prepared], sender_id: str
@@ -167,13 +168,10 @@ class Queues:
         # use_bin_type=False, as Redis' cmsgpack does not know the bin types.
         batch: list[Any] = []
         ids = new_message_ids(len(items))
-        digests = []
         for (raw_id, _), p in zip(ids, items, strict=True):
-            digest = hashlib.md5(p.body, usedforsecurity=False).digest()
-            digests.append(digest)
             e = p.entry
             batch += (raw_id, p.body, -1 if e.delay_seconds is None else e.delay_seconds,
-                      pack_extra(e.message_attributes, sender, p.trace), p.size, digest,
+                      pack_extra(e.message_attributes, sender, p.trace), p.size, p.digest,
                       e.group_id or "")
         reply = await self._ctx.scripts.call(
             "send", keys.send_keys,
@@ -181,11 +179,11 @@ class Queues:
              msgpack.packb(batch, use_bin_type=False)])
         max_size = int(reply[1])
         out: list[SendResult | errors.BrokerError] = []
-        for (_, mid), digest, p, seq in zip(ids, digests, items, reply[2:], strict=True):
+        for (_, mid), p, seq in zip(ids, items, reply[2:], strict=True):
             if int(seq) == 0:
                 out.append(_too_big(max_size))
                 continue
-            out.append(_sent(mid, digest, p))
+            out.append(_sent(mid, p))
         return out
 
     async def _send_fifo(
@@ -194,13 +192,10 @@ class Queues:
         """The FIFO send (fifo_send.lua): deduplication, groups, sequence numbers."""
         batch: list[Any] = []
         ids = new_message_ids(len(items))
-        digests = []
         for (raw_id, _), p in zip(ids, items, strict=True):
-            digest = hashlib.md5(p.body, usedforsecurity=False).digest()
-            digests.append(digest)
             e = p.entry
             batch += (raw_id, p.body, pack_extra(e.message_attributes, sender, p.trace),
-                      p.size, digest, e.group_id, e.deduplication_id or "",
+                      p.size, p.digest, e.group_id, e.deduplication_id or "",
                       "" if e.deduplication_id else hashlib.sha256(p.body).hexdigest())
         reply = await self._ctx.scripts.call(
             "fifo_send", (*keys.send_keys[:5], *keys.fifo_keys, keys.dedup, keys.dedup_exp),
@@ -209,7 +204,7 @@ class Queues:
              self._ctx.limits.fifo_deduplication_interval_ms])
         max_size = int(reply[1])
         out: list[SendResult | errors.BrokerError] = []
-        for i, ((_, mid), digest, p) in enumerate(zip(ids, digests, items, strict=True)):
+        for i, ((_, mid), p) in enumerate(zip(ids, items, strict=True)):
             code, value = reply[2 + 2 * i], reply[3 + 2 * i]
             if code == b"B":
                 out.append(_too_big(max_size))
@@ -218,10 +213,9 @@ class Queues:
                     "The queue should either have ContentBasedDeduplication enabled or "
                     "MessageDeduplicationId provided explicitly"))
             elif code == b"D":
-                out.append(_sent(uuid_text(value[:16]), digest, p,
-                                 sequence_number(value[16:])))
+                out.append(_sent(uuid_text(value[:16]), p, sequence_number(value[16:])))
             else:
-                out.append(_sent(mid, digest, p, sequence_number(code)))
+                out.append(_sent(mid, p, sequence_number(code)))
         return out
 
     # -- receive -------------------------------------------------------------------------
@@ -485,10 +479,10 @@ def sequence_number(member: bytes | str | int) -> str:
     return f"{int(member):020d}"
 
 
-def _sent(mid: str, digest: bytes, p: _Prepared, seq_number: str | None = None) -> SendResult:
+def _sent(mid: str, p: _Prepared, seq_number: str | None = None) -> SendResult:
     e = p.entry
     return SendResult(
-        mid, digest.hex(),
+        mid, p.digest.hex(),
         md5.md5_of_message_attributes(e.message_attributes) if e.message_attributes else None,
         None if p.trace is None else md5.md5_of_message_attributes(e.system_attributes),
         seq_number,
@@ -518,6 +512,8 @@ class _Prepared(NamedTuple):
     body: bytes
     size: int
     trace: str | None
+    digest: bytes
+    """MD5 of the body (16 bytes), computed once and stored with the message."""
 
 
 class _Selection:

@@ -168,6 +168,33 @@ local function fair_forget(fk, ms, in_flight)
   redis.call('ZREM', fk.fair, unpack(ms))
 end
 
+-- Count a receive in record `rec` (receive count, first and last receive times); returns
+-- the record packed.
+local function mark_received(rec, now)
+  rec[4] = rec[4] + 1
+  if rec[4] == 1 then rec[5] = now end
+  rec[7] = now
+  return cmsgpack.pack(rec)
+end
+
+-- In-flight messages whose visibility timeout ran out are visible again (up to 100 per
+-- call); a FIFO group (`f`) may become ready, a fair queue (`fk`) files them again.
+local function release_expired(meta, avail, inflight, now, f, fk)
+  local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES',
+    'LIMIT', 0, 100)
+  for i = 1, #expired, 2 do
+    local m = expired[i]
+    redis.call('ZADD', avail, expired[i + 1], m)
+    redis.call('ZREM', inflight, m)
+    if fk then fair_release(fk, meta, m) end
+    local g = f and redis.call('HGET', f.ingroup, m)
+    if g then
+      redis.call('HDEL', f.ingroup, m)
+      refresh_group(f, avail, g, now)
+    end
+  end
+end
+
 -- Drop messages older than the retention period, walking message numbers in send order
 -- from the cursor; bounded by `limit` steps, so each caller pays O(limit) at most.
 -- `f`: the FIFO keys (nil for a standard queue); `fk`: the fair keys (nil unless fair).

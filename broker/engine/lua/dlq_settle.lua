@@ -31,10 +31,7 @@ if ARGV[3] == 'return' then
   if fk then fair_enter(fk, ARGV[2], rec[10] or '', fair_clock(fk, meta)) end
 elseif ARGV[3] == 'deliver' then
   local vt = ARGV[4] ~= '' and ARGV[4] or cfg[1]
-  rec[4] = rec[4] + 1
-  if rec[4] == 1 then rec[5] = now end
-  rec[7] = now
-  local packed = cmsgpack.pack(rec)
+  local packed = mark_received(rec, now)
   redis.call('HSET', msgs, ARGV[2], packed)
   redis.call('ZADD', inflight, now + tonumber(vt or '30') * 1000, ARGV[2])
   if g then

@@ -35,27 +35,12 @@ local maxrc = tonumber(cfg[3] or '')
 local wait_ms = tonumber(ARGV[5] ~= '' and ARGV[5] or (tonumber(cfg[4] or '0') * 1000))
 local attempt = ARGV[6]
 
--- In-flight messages whose visibility timeout ran out are visible again; their groups
--- may be ready again.
-local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
-for i = 1, #expired, 2 do
-  local m = expired[i]
-  redis.call('ZADD', avail, expired[i + 1], m)
-  redis.call('ZREM', inflight, m)
-  local g = redis.call('HGET', f.ingroup, m)
-  if g then
-    redis.call('HDEL', f.ingroup, m)
-    refresh_group(f, avail, g, now)
-  end
-end
+release_expired(meta, avail, inflight, now, f, nil)
 sweep(meta, msgs, avail, inflight, now, retention, 20, f)
 
 -- Make message m (record rec, in group g) in flight; returns its packed record.
 local function take(m, rec, g)
-  rec[4] = rec[4] + 1
-  if rec[4] == 1 then rec[5] = now end
-  rec[7] = now
-  local packed = cmsgpack.pack(rec)
+  local packed = mark_received(rec, now)
   redis.call('HSET', msgs, m, packed)
   redis.call('ZREM', avail, m)
   redis.call('ZADD', inflight, now + vt_ms, m)
@@ -174,10 +159,7 @@ if #pick_m > 0 then
         moved[#moved + 1] = raw
         stopped[g] = true
       else
-        rec[4] = rec[4] + 1
-        if rec[4] == 1 then rec[5] = now end
-        rec[7] = now
-        local packed = cmsgpack.pack(rec)
+        local packed = mark_received(rec, now)
         updated[#updated + 1] = m
         updated[#updated + 1] = packed
         deadlines[#deadlines + 1] = now + vt_ms

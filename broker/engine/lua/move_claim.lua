@@ -26,19 +26,7 @@ if redis.call('HLEN', moving) > 0 then
   return {'RUNNING', redis.call('HRANDFIELD', moving, max, 'WITHVALUES')}
 end
 -- In-flight messages whose visibility timeout ran out are movable again.
-local inflight = KEYS[9]
-local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
-for i = 1, #expired, 2 do
-  local m = expired[i]
-  redis.call('ZADD', avail, expired[i + 1], m)
-  redis.call('ZREM', inflight, m)
-  local g = redis.call('HGET', f.ingroup, m)
-  if g then
-    redis.call('HDEL', f.ingroup, m)
-    refresh_group(f, avail, g, now)
-  end
-  if cfg[3] then fair_release(fair_keys(KEYS, 10), meta, m) end
-end
+release_expired(meta, avail, KEYS[9], now, f, cfg[3] and fair_keys(KEYS, 10) or nil)
 local out = {}
 local cand = redis.call('ZRANGEBYSCORE', avail, '-inf', now, 'LIMIT', 0, max)
 for _, m in ipairs(cand) do

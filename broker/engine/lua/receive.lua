@@ -33,12 +33,7 @@ local wait_ms = tonumber(ARGV[5] ~= '' and ARGV[5] or (tonumber(cfg[4] or '0') *
 local fk = cfg[5] and fair_keys(KEYS, 7) or nil
 
 -- In-flight messages whose visibility timeout ran out are visible again.
-local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
-for i = 1, #expired, 2 do
-  redis.call('ZADD', avail, expired[i + 1], expired[i])
-  redis.call('ZREM', inflight, expired[i])
-  if fk then fair_release(fk, meta, expired[i]) end
-end
+release_expired(meta, avail, inflight, now, nil, fk)
 sweep(meta, msgs, avail, inflight, now, retention, 20, nil, fk)
 if redis.call('ZCARD', inflight) >= tonumber(ARGV[6]) then
   return fail('OverLimit', 'Too many messages in flight: the queue holds ' .. ARGV[6] ..
@@ -102,10 +97,7 @@ while #out < maxn * 2 and rounds < 5 do
         moved[#moved + 1] = s
         moved[#moved + 1] = raw
       else
-        rec[4] = rec[4] + 1
-        if rec[4] == 1 then rec[5] = now end
-        rec[7] = now
-        local packed = cmsgpack.pack(rec)
+        local packed = mark_received(rec, now)
         updated[#updated + 1] = s
         updated[#updated + 1] = packed
         deadlines[#deadlines + 1] = now + vt_ms
