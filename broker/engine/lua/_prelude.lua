@@ -195,6 +195,33 @@ local function release_expired(meta, avail, inflight, now, f, fk)
   end
 end
 
+-- The end of a receive (receive.lua, fifo_receive.lua): leftover dead-letter outbox
+-- entries (a receiver died mid-move) to finish, when none was moved by this call; and,
+-- when nothing is returned, when the next message is due (the first score of `next_key`
+-- or of inflight; -1 none), registering `waiter` as a long-poller for `wait_ms`.
+-- Returns {now, next_visible, out, moved, wait_ms}, the receive's reply.
+local function receive_reply(dlqout, next_key, inflight, waiters, waiter, wait_ms, now,
+                             out, moved)
+  if #moved == 0 and redis.call('HLEN', dlqout) > 0 then
+    -- racing a live move is harmless: dlq_accept is idempotent, dlq_settle settles once
+    moved = redis.call('HRANDFIELD', dlqout, 10, 'WITHVALUES')
+  end
+  local next_visible = -1
+  if #out == 0 then
+    local a = redis.call('ZRANGE', next_key, 0, 0, 'WITHSCORES')
+    local f = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
+    if a[2] then next_visible = tonumber(a[2]) end
+    if f[2] and (next_visible < 0 or tonumber(f[2]) < next_visible) then
+      next_visible = tonumber(f[2])
+    end
+    if waiter ~= '' and wait_ms > 0 then
+      redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+      redis.call('ZADD', waiters, 'GT', now + wait_ms + 1000, waiter)
+    end
+  end
+  return {now, next_visible, out, moved, wait_ms}
+end
+
 -- Drop messages older than the retention period, walking message numbers in send order
 -- from the cursor; bounded by `limit` steps, so each caller pays O(limit) at most.
 -- `f`: the FIFO keys (nil for a standard queue); `fk`: the fair keys (nil unless fair).

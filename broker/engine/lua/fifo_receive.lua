@@ -212,22 +212,4 @@ if attempt ~= '' and #out > 0 then
   redis.call('ZADD', attempt_exp, now + tonumber(ARGV[7]), attempt)
 end
 
--- Outbox entries left by a receiver that died mid-move are finished by this one.
-if #moved == 0 and redis.call('HLEN', dlqout) > 0 then
-  moved = redis.call('HRANDFIELD', dlqout, 10, 'WITHVALUES')
-end
-
-local next_visible = -1
-if #out == 0 then
-  local r = redis.call('ZRANGE', f.ready, 0, 0, 'WITHSCORES')
-  local fl = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
-  if r[2] then next_visible = tonumber(r[2]) end
-  if fl[2] and (next_visible < 0 or tonumber(fl[2]) < next_visible) then
-    next_visible = tonumber(fl[2])
-  end
-  if ARGV[4] ~= '' and wait_ms > 0 then
-    redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
-    redis.call('ZADD', waiters, 'GT', now + wait_ms + 1000, ARGV[4])
-  end
-end
-return {now, next_visible, out, moved, wait_ms}
+return receive_reply(dlqout, f.ready, inflight, waiters, ARGV[4], wait_ms, now, out, moved)

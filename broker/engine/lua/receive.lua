@@ -127,23 +127,4 @@ if #taken > 0 then
   redis.call('ZREM', fk.fair, unpack(taken))
 end
 
--- Outbox entries left by a receiver that died mid-move are finished by this one; racing
--- a live move is harmless (dlq_accept is idempotent, dlq_settle settles once).
-if #moved == 0 and redis.call('HLEN', dlqout) > 0 then
-  moved = redis.call('HRANDFIELD', dlqout, 10, 'WITHVALUES')
-end
-
-local next_visible = -1
-if #out == 0 then
-  local a = redis.call('ZRANGE', avail, 0, 0, 'WITHSCORES')
-  local f = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
-  if a[2] then next_visible = tonumber(a[2]) end
-  if f[2] and (next_visible < 0 or tonumber(f[2]) < next_visible) then
-    next_visible = tonumber(f[2])
-  end
-  if ARGV[4] ~= '' and wait_ms > 0 then
-    redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
-    redis.call('ZADD', waiters, 'GT', now + wait_ms + 1000, ARGV[4])
-  end
-end
-return {now, next_visible, out, moved, wait_ms}
+return receive_reply(dlqout, avail, inflight, waiters, ARGV[4], wait_ms, now, out, moved)
