@@ -64,8 +64,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="send_batch coroutines in scenario 1 (default 8)")
     p.add_argument("--consumers", type=harness.positive_int, default=16, metavar="N",
                    help="receive+delete coroutines in scenario 1 (default 16)")
-    p.add_argument("--body-size", type=harness.positive_int, default=1024, metavar="BYTES",
-                   help="message body size (default 1024)")
     p.add_argument("--count", type=harness.positive_int, default=None, metavar="N",
                    help="messages through scenario 1 (default 200000; quick 20000)")
     p.add_argument("--samples", type=harness.positive_int, default=None, metavar="N",
@@ -73,8 +71,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--many-groups", type=harness.positive_int, default=None, metavar="N",
                    help="active groups of the large queue in scenario 2 (default 100000; "
                         "quick 10000)")
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when a target is missed")
     p.set_defaults(func=main, parser=p)
     return p
 

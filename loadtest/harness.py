@@ -27,7 +27,8 @@ from broker.embedded import EmbeddedRedis
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """--redis-url, --fsync and --json: common to every benchmark."""
+    """--redis-url, --fsync, --json, --wait-idle, --body-size and --strict: common to
+    every benchmark."""
     parser.add_argument(
         "--redis-url", default=None, metavar="URL",
         help="use this Redis instead of starting one (queues get unique names and are "
@@ -42,6 +43,10 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--wait-idle", type=float, default=0.0, metavar="SECONDS",
         help="before each scenario, wait up to SECONDS for the rest of the machine to be "
              "idle (other processes < 0.2 cores over 2 s); for shared machines (default 0)")
+    parser.add_argument("--body-size", type=positive_int, default=1024, metavar="BYTES",
+                        help="message body size (default 1024)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 1 when a target is missed")
 
 
 def positive_int(text: str) -> int:

@@ -94,8 +94,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="concurrent coroutines in scenarios 1, 2 and 4 (default 16)")
     p.add_argument("--fill-concurrency", type=_concurrency, default=48, metavar="N",
                    help="concurrent send_batch coroutines filling the deep queue (default 48)")
-    p.add_argument("--body-size", type=harness.positive_int, default=1024, metavar="BYTES",
-                   help="message body size (default 1024)")
     p.add_argument("--count", type=harness.positive_int, default=None, metavar="N",
                    help="messages sent in scenario 1 and drained in 2 (default 200000; "
                         "quick 20000)")
@@ -111,8 +109,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--wake-samples", type=harness.positive_int, default=None, metavar="N",
                    help="wake-ups measured per method in scenario 5 (default 1000; "
                         "quick 200)")
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when a target is missed")
     p.set_defaults(func=main, parser=p)
     return p
 

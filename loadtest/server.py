@@ -107,8 +107,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--drain", type=_positive_float, default=5.0, metavar="S",
                    help="after the open loop, wait this long for outstanding responses "
                         "(default 5)")
-    p.add_argument("--body-size", type=harness.positive_int, default=1024, metavar="BYTES",
-                   help="MessageBody size (default 1024)")
     p.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                    help="throughput-phase load generator: wrk, or Python processes "
                         "(default auto: wrk when installed)")
@@ -125,8 +123,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    default="warning",
                    help="--log-level of broker serve (default warning: no access log; "
                         "info logs a JSON line per request, to a temporary file)")
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when a target is missed")
     p.set_defaults(func=main, parser=p)
     return p
 
