@@ -222,13 +222,17 @@ async def scenario_groups(ctx: Ctx) -> dict[str, Any]:
 
     async def sample(q: Queue, into: list[int]) -> None:
         t0 = time.perf_counter_ns()
-        got = await q.receive(10, attribute_names=(), message_attribute_names=())
+        got = await q.receive(10, attribute_names=("MessageGroupId",),
+                              message_attribute_names=())
+        if not got:
+            raise RuntimeError("groups sample: the receive returned nothing")
         res = await q.delete_batch([m.receipt_handle for m in got])
         into.append(time.perf_counter_ns() - t0)
-        if not got or res.failed:
-            raise RuntimeError(f"groups sample got {len(got)} messages, "
-                               f"{len(res.failed)} failed deletes")
-        await q.send_batch(ctx.entries([m.group_id or "" for m in got]))
+        if res.failed:
+            raise RuntimeError(f"groups sample: {len(res.failed)} deletes failed")
+        again = await q.send_batch(ctx.entries([m.group_id or "" for m in got]))
+        if again.failed:
+            raise RuntimeError(f"groups sample: re-send failed: {again.failed[0]}")
 
     warm: list[int] = []
     for _ in range(50):
