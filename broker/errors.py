@@ -33,7 +33,10 @@ them; ``from_code()`` turns a wire error back into the same class.
     │   ├── MissingAuthenticationToken, InvalidClientTokenId, SignatureDoesNotMatch,
     │   │   IncompleteSignature, RequestExpired, AccessDenied
     │   ├── RequestTimeout
-    │   └── ThrottlingException
+    │   ├── ThrottlingException
+    │   └── SNS: InvalidParameter, ParameterValueInvalid, NotFound, AuthorizationError,
+    │       FilterPolicyLimitExceeded, SubscriptionLimitExceeded, TopicLimitExceeded,
+    │       TagLimitExceeded, ResourceNotFound
     └── ServiceError                        (5xx: our side failed; retriable)
         └── ServiceUnavailable
 """
@@ -44,11 +47,13 @@ from typing import ClassVar
 
 __all__ = [
     "AccessDenied",
+    "AuthorizationError",
     "BatchEntryIdsNotDistinct",
     "BatchRequestTooLong",
     "BrokerError",
     "ClientError",
     "EmptyBatchRequest",
+    "FilterPolicyLimitExceeded",
     "IncompleteSignature",
     "InvalidAction",
     "InvalidAddress",
@@ -57,13 +62,16 @@ __all__ = [
     "InvalidBatchEntryId",
     "InvalidClientTokenId",
     "InvalidMessageContents",
+    "InvalidParameter",
     "InvalidParameterValue",
     "MalformedQueryString",
     "MessageNotInflight",
     "MissingAction",
     "MissingAuthenticationToken",
     "MissingParameter",
+    "NotFound",
     "OverLimit",
+    "ParameterValueInvalid",
     "PurgeQueueInProgress",
     "QueueDeletedRecently",
     "QueueDoesNotExist",
@@ -71,14 +79,18 @@ __all__ = [
     "ReceiptHandleIsInvalid",
     "RequestEntityTooLarge",
     "RequestExpired",
+    "ResourceNotFound",
     "ResourceNotFoundException",
     "SerializationException",
     "ServiceError",
     "ServiceUnavailable",
     "SignatureDoesNotMatch",
+    "SubscriptionLimitExceeded",
+    "TagLimitExceeded",
     "RequestTimeout",
     "ThrottlingException",
     "TooManyEntriesInBatchRequest",
+    "TopicLimitExceeded",
     "UnknownOperationException",
     "UnsupportedOperation",
     "from_code",
@@ -300,6 +312,51 @@ class RequestTimeout(ClientError):
     code = "RequestTimeout"
     http_status = 408
     retriable = True
+
+
+# -- SNS (its query protocol sends these codes as they are) ----------------------------
+
+
+class InvalidParameter(ClientError):
+    code = "InvalidParameter"
+
+
+class ParameterValueInvalid(ClientError):
+    code = "ParameterValueInvalid"
+
+
+class NotFound(ClientError):
+    code = "NotFound"
+    http_status = 404
+
+
+class AuthorizationError(ClientError):
+    code = "AuthorizationError"
+    http_status = 403
+
+
+class FilterPolicyLimitExceeded(ClientError):
+    code = "FilterPolicyLimitExceeded"
+    http_status = 403
+
+
+class SubscriptionLimitExceeded(ClientError):
+    code = "SubscriptionLimitExceeded"
+    http_status = 403
+
+
+class TopicLimitExceeded(ClientError):
+    code = "TopicLimitExceeded"
+    http_status = 403
+
+
+class TagLimitExceeded(ClientError):
+    code = "TagLimitExceeded"
+
+
+class ResourceNotFound(ClientError):
+    code = "ResourceNotFound"
+    http_status = 404
 
 
 def _all_subclasses(cls: type[BrokerError]) -> list[type[BrokerError]]:

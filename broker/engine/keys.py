@@ -47,6 +47,26 @@ every queue script runs unchanged on a cluster)::
     rc:{a:<account>}:queues           zset   queue names, score 0 (lexicographic listing)
     rc:{a:<account>}:deleted          hash   queue name -> ms it was deleted
     rc:{a:<account>}:moving           set    names of queues with an active move task
+    rc:{a:<account>}:topics           zset   topic names, score 0 (lexicographic listing)
+    rc:{a:<account>}:subscriptions    zset   "<topic>:<subscription id>", score 0 (listing)
+
+    rc:{t:<account>:<name>}:meta      hash   topic attributes under their SNS names, plus
+                                             ``arn``, ``created_ms``, ``seq`` (FIFO
+                                             sequence numbers), ``policies`` (subscriptions
+                                             with a filter policy)
+    rc:{t:<account>:<name>}:subs      hash   subscription id -> msgpack map (protocol,
+                                             endpoint, attributes, status, token, owner)
+    rc:{t:<account>:<name>}:index     hash   "e:<protocol> <endpoint>" and "t:<token>" ->
+                                             subscription id
+    rc:{t:<account>:<name>}:tags      hash   tag key -> value
+    rc:{t:<account>:<name>}:outbox    hash   message id -> msgpack map: a published message
+                                             and the subscriptions it still goes to
+    rc:{t:<account>:<name>}:outq      zset   message id -> ms published (the outbox in order)
+    rc:{t:<account>:<name>}:dedup     hash   FIFO topics: deduplication key -> message id +
+                                             sequence number
+    rc:{t:<account>:<name>}:dedupexp  zset   FIFO topics: deduplication key -> ms forgotten
+    rc:{q:<account>:<name>}:mv:t:<message id>:<subscription id>
+                                      string delivery marker of a topic message in a queue
     rc:wake:<account>:<name>          pubsub channel: "a message became visible"
 """
 
@@ -178,6 +198,10 @@ class QueueKeys:
     def moved_marker(self, message_id: str) -> str:
         return f"{self.tag}:mv:{message_id}"
 
+    def delivery_marker(self, message_id: str, subscription_id: str) -> str:
+        """Marks a topic message delivered to this queue by one subscription."""
+        return f"{self.tag}:mv:t:{message_id}:{subscription_id}"
+
     @property
     def wake_channel(self) -> str:
         return f"{PREFIX}:wake:{self.account}:{self.name}"
@@ -207,3 +231,60 @@ class AccountKeys:
     @property
     def moving(self) -> str:
         return f"{PREFIX}:{{a:{self.account}}}:moving"
+
+    @property
+    def topics(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:topics"
+
+    @property
+    def subscriptions(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:subscriptions"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicKeys:
+    """The keys of one topic; all share the topic's hash tag."""
+
+    account: str
+    name: str
+
+    @property
+    def tag(self) -> str:
+        return f"{PREFIX}:{{t:{self.account}:{self.name}}}"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.tag}:meta"
+
+    @property
+    def subs(self) -> str:
+        return f"{self.tag}:subs"
+
+    @property
+    def index(self) -> str:
+        return f"{self.tag}:index"
+
+    @property
+    def tags(self) -> str:
+        return f"{self.tag}:tags"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.tag}:outbox"
+
+    @property
+    def outq(self) -> str:
+        return f"{self.tag}:outq"
+
+    @property
+    def dedup(self) -> str:
+        return f"{self.tag}:dedup"
+
+    @property
+    def dedup_exp(self) -> str:
+        return f"{self.tag}:dedupexp"
+
+    def all_data(self) -> list[str]:
+        """Every key that holds this topic's state (for DeleteTopic)."""
+        return [self.meta, self.subs, self.index, self.tags, self.outbox, self.outq,
+                self.dedup, self.dedup_exp]

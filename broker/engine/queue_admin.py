@@ -33,6 +33,12 @@ class QueueMetrics:
     """Queues whose RedrivePolicy targets this one."""
 
 
+def _tag_args(limit: int) -> list[str | int]:
+    """tag.lua's limit and errors for a queue: missing queue, too many tags."""
+    return [limit, "QueueDoesNotExist", "The specified queue does not exist.",
+            "InvalidParameterValue", f"Too many tags: a queue can hold at most {limit} tags."]
+
+
 def _no_queue() -> errors.QueueDoesNotExist:
     return errors.QueueDoesNotExist("The specified queue does not exist.")
 
@@ -179,7 +185,8 @@ class QueueAdmin:
         if "RedrivePolicy" in given:
             old = await self._ctx.redis.hget(keys.meta, "RedrivePolicy")
             old_policy = as_text(old) if old else None
-        args: list[str | int] = [clock_arg(self._ctx.clock)]
+        args: list[str | int] = [clock_arg(self._ctx.clock), "QueueDoesNotExist",
+                                 "The specified queue does not exist."]
         for k, v in {**given, **extra}.items():
             args += [k, v]
         await self._ctx.scripts.call("set_attributes", [keys.meta], args)
@@ -210,16 +217,16 @@ class QueueAdmin:
     async def tag_queue(self, queue: QueueRef, tags: Mapping[str, str]) -> None:
         validation.validate_tags(tags)
         keys = QueueKeys(queue.account, queue.name)
-        args: list[str | int] = ["set", self._ctx.limits.max_tags_per_queue]
+        args: list[str | int] = ["set", *_tag_args(self._ctx.limits.max_tags_per_queue)]
         for k, v in tags.items():
             args += [k, v]
-        await self._ctx.scripts.call("tag_queue", [keys.meta, keys.tags], args)
+        await self._ctx.scripts.call("tag", [keys.meta, keys.tags], args)
 
     async def untag_queue(self, queue: QueueRef, tag_keys: Sequence[str]) -> None:
         keys = QueueKeys(queue.account, queue.name)
         await self._ctx.scripts.call(
-            "tag_queue", [keys.meta, keys.tags],
-            ["del", self._ctx.limits.max_tags_per_queue, *tag_keys])
+            "tag", [keys.meta, keys.tags],
+            ["del", *_tag_args(self._ctx.limits.max_tags_per_queue), *tag_keys])
 
     async def list_tags(self, queue: QueueRef) -> dict[str, str]:
         keys = QueueKeys(queue.account, queue.name)

@@ -1,12 +1,14 @@
--- set_attributes: change a queue's settable attributes (SetQueueAttributes).
+-- set_attributes: change a queue's or a topic's settable attributes
+-- (SetQueueAttributes, SetTopicAttributes).
 -- KEYS: meta
--- ARGV: now_ms|'', then (name, value) pairs; an empty value removes the attribute
--- Returns: 1, or error QueueDoesNotExist.
+-- ARGV: now_ms|'', missing error code, its message, then (name, value) pairs; an empty
+--       value removes the attribute
+-- Returns: 1, or the missing error given.
 -- Touches: meta.
 local meta = KEYS[1]
-if redis.call('EXISTS', meta) == 0 then return fail('QueueDoesNotExist', NO_QUEUE) end
+if redis.call('EXISTS', meta) == 0 then return fail(ARGV[2], ARGV[3]) end
 local now = now_ms(ARGV[1])
-for i = 2, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', meta, ARGV[i])
   else
