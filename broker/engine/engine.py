@@ -1,6 +1,6 @@
 """The engine façade: owns the Redis client, the function library, the clock and the
-wake-up listener; exposes ``queues`` (messages), ``admin`` (queue management) and
-``moves`` (message move tasks)."""
+wake-up listener; exposes ``queues`` (messages), ``admin`` (queue management),
+``moves`` (message move tasks), ``topic_admin`` and ``topics`` (SNS)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from broker.engine.queue_admin import QueueAdmin
 from broker.engine.queues import Queues
 from broker.engine.scripts import AnyRedis, Scripts
 from broker.engine.settings import Identity, Limits
+from broker.engine.topic_admin import TopicAdmin
+from broker.engine.topics import Topics
 from broker.engine.wakeups import Wakeups
 
 #: URL schemes that run the engine in-process
@@ -65,6 +67,10 @@ class Engine:
         self.admin = QueueAdmin(self.ctx)
         self.moves = MoveTasks(self.ctx)
         """Message move tasks (DLQ redrive); their runners are owned here."""
+        self.topic_admin = TopicAdmin(self.ctx)
+        """SNS topics and subscriptions."""
+        self.topics = Topics(self.ctx, self.topic_admin)
+        """SNS publishing and fan-out."""
 
     @classmethod
     def from_url(

@@ -39,6 +39,8 @@ class Identity:
 
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    endpoint_url: str = "http://localhost:4566"
+    """Where clients reach the broker server (SNS envelopes' UnsubscribeURL)."""
 
     def queue_arn(self, account: str, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{account}:{name}"

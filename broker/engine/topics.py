@@ -1,0 +1,284 @@
+"""SNS publishing: filter, record, fan out to subscribed queues, recover.
+
+``publish`` validates the message, picks the subscriptions whose filter policy matches,
+records the message and its targets in the topic's outbox (``publish.lua``: durable
+before anything is delivered; FIFO topics deduplicate and number it there), delivers it
+to each subscribed queue, then forgets the outbox entry. A queue may live in another
+hash slot than the topic (on a cluster it usually does), so delivery is not one atomic
+script: each delivery is made idempotent instead, by a marker per (message,
+subscription) in the queue's slot (``dlq_accept.lua``). A publisher that dies midway
+leaves the entry in the outbox; ``redeliver`` (the broker server's dispatcher calls it)
+finishes it, and the markers make each subscription get the message exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import msgpack
+
+from broker import errors
+from broker.engine import filter_policy, sns_validation, validation
+from broker.engine.clock import clock_arg
+from broker.engine.context import Context
+from broker.engine.keys import QueueKeys, TopicKeys
+from broker.engine.records import as_text, new_message_ids, pack_extra
+from broker.engine.topic_admin import (
+    Subscription,
+    TopicAdmin,
+    TopicRef,
+    unpack_subscription,
+)
+from broker.types import BatchResultError, MessageAttributes
+
+#: how long a delivery marker lives (the outbox is recovered long before that)
+MARKER_TTL_MS = 86_400_000
+#: an outbox entry older than this is taken to be abandoned by its publisher
+ABANDONED_AFTER_MS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEntry:
+    """One message to publish (Publish, or an entry of PublishBatch)."""
+
+    message: str
+    id: str = ""
+    subject: str | None = None
+    message_structure: str | None = None
+    message_attributes: MessageAttributes = field(default_factory=dict)
+    group_id: str | None = None
+    deduplication_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    message_id: str
+    sequence_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPublishResult:
+    successful: dict[str, PublishResult] = field(default_factory=dict)
+    failed: list[BatchResultError] = field(default_factory=list)
+
+
+class Topics:
+    def __init__(self, ctx: Context, admin: TopicAdmin) -> None:
+        self._ctx = ctx
+        self._admin = admin
+
+    async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult:
+        """Publish: returns once every matching subscribed queue has the message."""
+        batch = await self._publish(topic, [entry])
+        result = batch[0]
+        if isinstance(result, errors.BrokerError):
+            raise result
+        return result
+
+    async def publish_batch(self, topic: TopicRef,
+                            entries: Sequence[PublishEntry]) -> BatchPublishResult:
+        """PublishBatch (<= 10 entries; per-entry results)."""
+        validation.validate_batch_entry_ids([e.id for e in entries])
+        total = sum(len(e.message.encode()) for e in entries)
+        if total > sns_validation.MAX_MESSAGE_BYTES:
+            raise errors.BatchRequestTooLong(
+                "The length of all the messages put together is more than the limit.")
+        results = await self._publish(topic, entries)
+        out = BatchPublishResult()
+        for e, r in zip(entries, results, strict=True):
+            if isinstance(r, errors.BrokerError):
+                out.failed.append(BatchResultError(e.id, r.code, r.message))
+            else:
+                out.successful[e.id] = r
+        return out
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def _publish(self, topic: TopicRef, entries: Sequence[PublishEntry]
+                       ) -> list[PublishResult | errors.BrokerError]:
+        keys = TopicKeys(topic.account, topic.name)
+        async with self._ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.meta, ["arn", "FifoTopic", "ContentBasedDeduplication",
+                                   "FifoThroughputScope"])
+            pipe.hgetall(keys.subs)
+            meta, subs_raw = await pipe.execute()
+        if meta[0] is None:
+            raise errors.NotFound("Topic does not exist")
+        fifo = meta[1] == b"true"
+        content_dedup = meta[2] == b"true"
+        per_group = meta[3] == b"MessageGroup"
+        subs = [s for s in (self._subscription(topic, k, v) for k, v in subs_raw.items())
+                if s.status == "confirmed" and s.protocol == "sqs"]
+        now_ms = self._now_ms()
+        results: list[PublishResult | errors.BrokerError | None] = []
+        args: list[Any] = [clock_arg(self._ctx.clock)]
+        pending: list[tuple[int, str, dict[str, Any]]] = []
+        for i, e in enumerate(entries):
+            try:
+                dedup_key = self._check(e, fifo, content_dedup, per_group)
+            except errors.BrokerError as exc:
+                results.append(exc)
+                continue
+            results.append(None)
+            message_id = str(uuid.uuid4())
+            targets = [s for s in subs if self._matches(s, e)]
+            record = {"m": e.message, "s": e.subject, "st": e.message_structure,
+                      "a": e.message_attributes, "g": e.group_id,
+                      "d": e.deduplication_id or (dedup_key.rpartition("\0")[2]
+                                                  if dedup_key else None),
+                      "ts": now_ms, "fifo": fifo,
+                      "t": [[s.id, s.endpoint, s.raw, self._admin.subscription_arn(s)]
+                            for s in targets]}
+            args += [message_id, msgpack.packb(record) if targets else b"", dedup_key,
+                     self._ctx.limits.fifo_deduplication_interval_ms]
+            pending.append((i, message_id, record))
+        if pending:
+            reply = await self._ctx.scripts.call(
+                "publish", [keys.meta, keys.outbox, keys.outq, keys.dedup, keys.dedup_exp],
+                args)
+            recorded: list[str] = []
+            deliveries = []
+            for n, (i, message_id, record) in enumerate(pending):
+                code, value = reply[1 + 2 * n], as_text(reply[2 + 2 * n])
+                if code == b"D":
+                    original, _, seq = value.partition(" ")
+                    results[i] = PublishResult(original, seq or None)
+                    continue
+                results[i] = PublishResult(message_id, value or None)
+                if record["t"]:
+                    record["seq"] = value
+                    recorded.append(message_id)
+                    deliveries.append(self._deliver(topic, message_id, record))
+            if deliveries:
+                await asyncio.gather(*deliveries)
+                await self._ctx.scripts.call("outbox_done", [keys.outbox, keys.outq],
+                                             recorded)
+        return [r for r in results if r is not None]
+
+    def _check(self, e: PublishEntry, fifo: bool, content_dedup: bool,
+               per_group: bool) -> str:
+        """Validate one entry; returns its deduplication key ('' when not FIFO)."""
+        sns_validation.validate_message(e.message, e.message_structure, e.message_attributes)
+        sns_validation.validate_subject(e.subject)
+        sns_validation.validate_fifo_publish(fifo, e.group_id, e.deduplication_id)
+        if not fifo:
+            return ""
+        dedup = e.deduplication_id
+        if dedup is None:
+            if not content_dedup:
+                raise errors.InvalidParameter(
+                    "Invalid parameter: The topic should either have ContentBasedDeduplication "
+                    "enabled or MessageDeduplicationId provided explicitly")
+            dedup = hashlib.sha256(e.message.encode()).hexdigest()
+        return f"{e.group_id}\0{dedup}" if per_group else f"\0{dedup}"
+
+    @staticmethod
+    def _matches(sub: Subscription, e: PublishEntry) -> bool:
+        policy = sub.attributes.get("FilterPolicy")
+        if not policy:
+            return True
+        matcher = filter_policy.compile_policy(
+            policy, sub.attributes.get("FilterPolicyScope", "MessageAttributes"))
+        body = sns_validation.message_for(e.message, e.message_structure, "sqs")
+        return matcher.matches(e.message_attributes, body)
+
+    @staticmethod
+    def _subscription(topic: TopicRef, sub_id: bytes | str, raw: bytes | str
+                      ) -> Subscription:
+        return unpack_subscription(topic, as_text(sub_id), raw)
+
+    # -- delivering ----------------------------------------------------------------------
+
+    async def _deliver(self, topic: TopicRef, message_id: str, record: Mapping[str, Any]
+                       ) -> None:
+        """Deliver one outbox entry to each of its target queues (idempotent)."""
+        calls = []
+        ids = new_message_ids(len(record["t"]))
+        for (raw_id, _), (sub_id, endpoint, raw, sub_arn) in zip(ids, record["t"],
+                                                                  strict=True):
+            queue = self._ctx.identity.queue_from_arn(endpoint)
+            if queue is None:
+                continue
+            body = self._body(topic, message_id, record, raw, sub_arn)
+            attrs = record["a"] if raw else {}
+            fields: list[Any] = [raw_id, body.encode(), 0, 0, 0,
+                                 pack_extra(attrs, topic.account, None), 0, "",
+                                 hashlib.md5(body.encode(), usedforsecurity=False).digest()]
+            if queue.name.endswith(".fifo"):
+                fields += [record["g"] or "", record["d"] or message_id]
+            elif record["g"] and not record["fifo"]:
+                fields += [record["g"], ""]
+            keys = QueueKeys(queue.account, queue.name)
+            calls.append(self._ctx.scripts.call(
+                "dlq_accept",
+                [keys.meta, keys.msgs, keys.avail, keys.delivery_marker(message_id, sub_id),
+                 keys.waiters, *keys.fifo_keys, *keys.fair_keys],
+                [clock_arg(self._ctx.clock), keys.wake_channel,
+                 msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""]))
+        await asyncio.gather(*calls)
+
+    def _body(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
+              raw: bool, sub_arn: str) -> str:
+        message = sns_validation.message_for(record["m"], record["st"], "sqs")
+        if raw:
+            return message
+        envelope: dict[str, Any] = {
+            "Type": "Notification", "MessageId": message_id,
+        }
+        if record.get("seq"):
+            envelope["SequenceNumber"] = record["seq"]
+        envelope["TopicArn"] = self._admin.topic_arn(topic)
+        if record["s"] is not None:
+            envelope["Subject"] = record["s"]
+        envelope["Message"] = message
+        envelope["Timestamp"] = _iso(record["ts"])
+        envelope["UnsubscribeURL"] = (
+            f"{self._ctx.identity.endpoint_url}/?Action=Unsubscribe&SubscriptionArn="
+            f"{sub_arn}")
+        if record["a"]:
+            envelope["MessageAttributes"] = {
+                name: {"Type": v["DataType"],
+                       "Value": base64.b64encode(bytes(v["BinaryValue"])).decode()
+                       if v["DataType"].startswith("Binary") else v["StringValue"]}
+                for name, v in record["a"].items()}
+        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+
+    # -- recovery ------------------------------------------------------------------------
+
+    async def redeliver(self, topic: TopicRef, older_than_ms: int = ABANDONED_AFTER_MS
+                        ) -> int:
+        """Finish the outbox entries a publisher left (it died mid fan-out); returns how
+        many. Safe to run anywhere, any number of times: deliveries are idempotent."""
+        keys = TopicKeys(topic.account, topic.name)
+        cutoff = self._now_ms() - older_than_ms
+        due = cast("list[bytes]", await self._ctx.redis.zrangebyscore(
+            keys.outq, "-inf", cutoff, start=0, num=100))
+        ids = [as_text(i) for i in due]
+        if not ids:
+            return 0
+        raws = await self._ctx.redis.hmget(keys.outbox, ids)
+        done = []
+        for message_id, raw in zip(ids, raws, strict=True):
+            if raw is not None:
+                await self._deliver(topic, message_id, msgpack.unpackb(raw, raw=False))
+            done.append(message_id)
+        await self._ctx.scripts.call("outbox_done", [keys.outbox, keys.outq], done)
+        return len(done)
+
+    def _now_ms(self) -> int:
+        now = self._ctx.clock.now_ms()
+        return now if now is not None else int(time.time() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{ms % 1000:03d}Z"
