@@ -33,6 +33,7 @@ from broker.server.housekeeping import Housekeeper
 from broker.server.http11 import HttpServer, Request
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier
+from broker.server.sns import SnsActions
 from broker.server.sqs import SqsActions
 
 #: after answering early (413, 408), how long unread request bytes are drained before the
@@ -52,6 +53,15 @@ def sqs_service(actions: SqsActions, session: botocore.session.Session) -> Servi
         json_error_prefix="com.amazonaws.sqs",
         query_compatible=True,
         queue_url_from_path=True,
+    )
+
+
+def sns_service(actions: SnsActions, session: botocore.session.Session) -> Service:
+    return Service(
+        name="sns",
+        codec=ServiceCodec(session.get_service_model("sns")),
+        call=actions.handle,
+        classic_codes=False,
     )
 
 
@@ -78,8 +88,9 @@ class BrokerServer:
         session = botocore.session.get_session()
         self.access_log = AccessLog()
         self.sqs = SqsActions(engine)
+        self.sns = SnsActions(engine)
         self.gateway = Gateway(
-            [sqs_service(self.sqs, session)],
+            [sqs_service(self.sqs, session), sns_service(self.sns, session)],
             default_account=settings.account_id,
             verifier=Verifier(self.credentials) if self.credentials else None,
             metrics=self.metrics,

@@ -79,6 +79,9 @@ class Service:
     """Send ``x-amzn-query-error`` with JSON errors (SQS), so SDKs see the classic codes."""
     queue_url_from_path: bool = False
     """Query requests posted to a queue URL take their ``QueueUrl`` from the path."""
+    classic_codes: bool = True
+    """Render SQS's classic query codes (``AWS.SimpleQueueService.NonExistentQueue``);
+    False: every error's own code (SNS: ``NotFound``, ``EmptyBatchRequest``)."""
 
 
 @dataclass(slots=True)
@@ -306,6 +309,7 @@ class Gateway:
             body = ServiceCodec.encode_json_error(exc.code, message, service.json_error_prefix)
         else:
             headers["Content-Type"] = XML_CONTENT_TYPE
-            body = service.codec.encode_query_error(exc.wire_code(), message, exc.sender_fault,
+            code = exc.wire_code() if service.classic_codes else exc.code
+            body = service.codec.encode_query_error(code, message, exc.sender_fault,
                                                     ex.request_id)
         return web.Response(status=exc.http_status, body=body, headers=headers)
