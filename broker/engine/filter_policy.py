@@ -415,13 +415,18 @@ def _scalar(v: Any) -> Any:
 
 def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, list[Any]]) -> None:
     for key, value in obj.items():
-        path = f"{prefix}.{key}" if prefix else key
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, dict):
-                _flatten(item, path, out)
-            else:
-                out.setdefault(path, []).append(_scalar(item))
+        _flatten_value(value, f"{prefix}.{key}" if prefix else key, out)
+
+
+def _flatten_value(value: Any, path: str, out: dict[str, list[Any]]) -> None:
+    """Objects nest paths; arrays (of arrays, of objects) give one candidate per leaf."""
+    if isinstance(value, dict):
+        _flatten(value, path, out)
+    elif isinstance(value, list):
+        for item in value:
+            _flatten_value(item, path, out)
+    else:
+        out.setdefault(path, []).append(_scalar(value))
 
 
 def _eval(node: _All, values: Mapping[str, list[Any]]) -> bool:
