@@ -50,7 +50,9 @@ async def serve(settings: Settings, env: Mapping[str, str], *,
     """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given)."""
     credentials = load_credentials(settings, env)
     stop = stop or _stop_on_signals()
-    identity = Identity(region=settings.region, account_id=settings.account_id)
+    host = "localhost" if settings.host in ("0.0.0.0", "::", "127.0.0.1") else settings.host
+    identity = Identity(region=settings.region, account_id=settings.account_id,
+                        endpoint_url=f"http://{host}:{settings.port}")
     async with (
         redis_url(settings) as url,
         Engine.from_url(url, identity=identity) as engine,

@@ -28,6 +28,7 @@ from broker.engine import Engine
 from broker.server.access_log import AccessLog
 from broker.server.codecs import ServiceCodec
 from broker.server.credentials import CredentialStore
+from broker.server.dispatcher import TopicDispatcher
 from broker.server.gateway import Gateway, Service
 from broker.server.housekeeping import Housekeeper
 from broker.server.http11 import HttpServer, Request
@@ -99,6 +100,7 @@ class BrokerServer:
             access_log=self.access_log,
         )
         self.housekeeper = Housekeeper(engine, self.accounts)
+        self.dispatcher = TopicDispatcher(engine, self.accounts)
         self._server: asyncio.Server | None = None
         self._pages: dict[str, Callable[[Request], Awaitable[web.Response]]] = {
             "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics}
@@ -133,10 +135,12 @@ class BrokerServer:
         self.port = sock.getsockname()[1]
         self.http.start()
         self.housekeeper.start()
+        self.dispatcher.start()
 
     async def close(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), release everything."""
         await self.housekeeper.close()
+        await self.dispatcher.close()
         if self._server is not None:
             self._server.close()
         await self.http.shutdown(SHUTDOWN_GRACE_S)  # idle keep-alive connections at once
