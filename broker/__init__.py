@@ -8,6 +8,7 @@ from broker.engine.clock import ManualClock
 from broker.engine.queues import SendEntry
 from broker.engine.settings import Limits
 from broker.sdk import Client, Message, Queue, message
+from broker.sdk.topic import Topic, publication
 from broker.types import (
     BatchResult,
     BatchResultError,
@@ -30,6 +31,8 @@ __all__ = [
     "ReceivedMessage",
     "SendEntry",
     "SendResult",
+    "Topic",
     "errors",
     "message",
+    "publication",
 ]

@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Clock, Engine, Identity, Limits, SendEntry
+from broker.engine.topic_admin import TopicRef
 from broker.sdk.http_transport import HttpTransport
+from broker.sdk.topic import Topic
 from broker.sdk.transport import EngineTransport, Transport
 from broker.types import (
     BatchResult,
@@ -378,6 +380,40 @@ class Client:
     async def cancel_message_move_task(self, task_handle: str) -> int:
         """CancelMessageMoveTask: returns how many messages were moved so far."""
         return await self._transport.cancel_move_task(task_handle)
+
+    # -- topics ----------------------------------------------------------------------------
+
+    def topic(self, name_or_arn: str) -> Topic:
+        """A handle on an existing topic, by name or ARN (nothing is checked)."""
+        ref = self._topic_ref(name_or_arn)
+        return Topic(self._transport, ref,
+                     f"arn:aws:sns:{self._identity.region}:{ref.account}:{ref.name}")
+
+    async def create_topic(
+        self, name: str, *, attributes: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        content_based_deduplication: bool | None = None,
+    ) -> Topic:
+        """CreateTopic (idempotent with the same attributes). A name ending in ``.fifo``
+        makes a FIFO topic (``FifoTopic=true`` is implied)."""
+        attrs = dict(attributes or {})
+        if name.endswith(".fifo"):
+            attrs.setdefault("FifoTopic", "true")
+        if content_based_deduplication is not None:
+            attrs["ContentBasedDeduplication"] = str(content_based_deduplication).lower()
+        await self._transport.create_topic(self._topic_ref(name), attrs, tags or {})
+        return self.topic(name)
+
+    async def list_topics(self) -> list[Topic]:
+        """ListTopics, following every page."""
+        return [self.topic(f"arn:aws:sns:{self._identity.region}:{t.account}:{t.name}")
+                for t in await self._transport.list_topics()]
+
+    def _topic_ref(self, name_or_arn: str) -> TopicRef:
+        if name_or_arn.startswith("arn:"):
+            parts = name_or_arn.split(":")
+            return TopicRef(parts[4], parts[5])
+        return TopicRef(self._transport.account_id, name_or_arn)
 
     async def list_queues(self, prefix: str = "") -> list[Queue]:
         """ListQueues, following every page."""

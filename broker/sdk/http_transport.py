@@ -10,15 +10,19 @@ from __future__ import annotations
 import base64
 import io
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
 from broker import errors
 from broker.engine.queues import SendEntry
 from broker.engine.settings import DEFAULT_ACCOUNT_ID
+from broker.engine.topic_admin import TopicRef
+from broker.engine.topics import BatchPublishResult, PublishEntry, PublishResult
+from broker.sdk import sns_query
 from broker.sdk.signing import Signer
 from broker.types import (
     BatchResult,
@@ -100,6 +104,9 @@ class HttpTransport:
         self._account_known = account_id is not None
         self._signer = (Signer(access_key_id, secret_access_key, region, "sqs")
                         if access_key_id and secret_access_key else None)
+        self._sns_signer = (Signer(access_key_id, secret_access_key, region, "sns")
+                            if access_key_id and secret_access_key else None)
+        self._region = region
         self._session: aiohttp.ClientSession | None = None
 
     def queue_url(self, queue: QueueRef) -> str:
@@ -303,3 +310,119 @@ class HttpTransport:
     async def cancel_move_task(self, task_handle: str) -> int:
         r = await self._call("CancelMessageMoveTask", {"TaskHandle": task_handle})
         return int(r.get("ApproximateNumberOfMessagesMoved", 0))
+
+    # -- topics (SNS over the query protocol) ----------------------------------------------
+
+    async def _sns(self, action: str, params: Mapping[str, str]) -> ET.Element:
+        if self._session is None:
+            raise RuntimeError("HttpTransport used outside 'async with Client(...)'")
+        body = urlencode({"Action": action, "Version": sns_query.VERSION, **params}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        if self._sns_signer is not None:
+            headers.update(self._sns_signer.headers("POST", self._endpoint + "/", headers,
+                                                    body))
+        try:
+            async with self._session.post(self._endpoint + "/", data=io.BytesIO(body),
+                                          headers=headers) as resp:
+                text = await resp.read()
+                if resp.status == 200:
+                    return sns_query.result(text, action)
+                code, message = sns_query.error(text)
+                if not code:
+                    raise errors.ServiceError(f"HTTP {resp.status}: {message}")
+                raise errors.from_code(code, message)
+        except aiohttp.ClientError as exc:
+            raise errors.ServiceUnavailable(f"cannot reach {self._endpoint}: {exc}") from exc
+
+    def _topic_arn(self, topic: TopicRef) -> str:
+        return f"arn:aws:sns:{self._region}:{topic.account}:{topic.name}"
+
+    async def create_topic(self, topic: TopicRef, attributes: Mapping[str, str],
+                           tags: Mapping[str, str]) -> None:
+        await self._sns("CreateTopic", {"Name": topic.name,
+                                        **sns_query.attribute_fields("Attributes", attributes),
+                                        **sns_query.tag_fields(tags)})
+
+    async def delete_topic(self, topic: TopicRef) -> None:
+        await self._sns("DeleteTopic", {"TopicArn": self._topic_arn(topic)})
+
+    async def list_topics(self) -> list[TopicRef]:
+        out: list[TopicRef] = []
+        token: str | None = None
+        while True:
+            r = await self._sns("ListTopics", sns_query.fields({"NextToken": token}))
+            for m in sns_query.members(r, "Topics"):
+                arn = sns_query.text(m, "TopicArn") or ""
+                parts = arn.split(":")
+                out.append(TopicRef(parts[4], parts[5]))
+            token = sns_query.text(r, "NextToken")
+            if not token:
+                return out
+
+    async def topic_attributes(self, topic: TopicRef) -> dict[str, str]:
+        r = await self._sns("GetTopicAttributes", {"TopicArn": self._topic_arn(topic)})
+        return sns_query.entries(r, "Attributes")
+
+    async def set_topic_attribute(self, topic: TopicRef, name: str, value: str) -> None:
+        await self._sns("SetTopicAttributes", {"TopicArn": self._topic_arn(topic),
+                                               "AttributeName": name, "AttributeValue": value})
+
+    async def subscribe(self, topic: TopicRef, protocol: str, endpoint: str,
+                        attributes: Mapping[str, str]) -> str:
+        r = await self._sns("Subscribe", {
+            "TopicArn": self._topic_arn(topic), "Protocol": protocol, "Endpoint": endpoint,
+            "ReturnSubscriptionArn": "true",
+            **sns_query.attribute_fields("Attributes", attributes)})
+        return sns_query.text(r, "SubscriptionArn") or ""
+
+    async def unsubscribe(self, subscription_arn: str) -> None:
+        await self._sns("Unsubscribe", {"SubscriptionArn": subscription_arn})
+
+    async def topic_subscriptions(self, topic: TopicRef) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        token: str | None = None
+        while True:
+            r = await self._sns("ListSubscriptionsByTopic", sns_query.fields(
+                {"TopicArn": self._topic_arn(topic), "NextToken": token}))
+            out += [{k: sns_query.text(m, k) or "" for k in
+                     ("SubscriptionArn", "Protocol", "Endpoint")}
+                    for m in sns_query.members(r, "Subscriptions")]
+            token = sns_query.text(r, "NextToken")
+            if not token:
+                return out
+
+    @staticmethod
+    def _publish_fields(e: PublishEntry, prefix: str = "") -> dict[str, str]:
+        out = sns_query.fields({
+            f"{prefix}Message": e.message, f"{prefix}Subject": e.subject,
+            f"{prefix}MessageStructure": e.message_structure,
+            f"{prefix}MessageGroupId": e.group_id,
+            f"{prefix}MessageDeduplicationId": e.deduplication_id})
+        out.update(sns_query.message_attribute_fields(f"{prefix}MessageAttributes",
+                                                      e.message_attributes))
+        return out
+
+    async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult:
+        r = await self._sns("Publish", {"TopicArn": self._topic_arn(topic),
+                                        **self._publish_fields(entry)})
+        return PublishResult(sns_query.text(r, "MessageId") or "",
+                             sns_query.text(r, "SequenceNumber"))
+
+    async def publish_batch(self, topic: TopicRef,
+                            entries: Sequence[PublishEntry]) -> BatchPublishResult:
+        params: dict[str, str] = {"TopicArn": self._topic_arn(topic)}
+        for i, e in enumerate(entries, 1):
+            prefix = f"PublishBatchRequestEntries.member.{i}."
+            params[f"{prefix}Id"] = e.id
+            params.update(self._publish_fields(e, prefix))
+        r = await self._sns("PublishBatch", params)
+        out = BatchPublishResult()
+        for m in sns_query.members(r, "Successful"):
+            out.successful[sns_query.text(m, "Id") or ""] = PublishResult(
+                sns_query.text(m, "MessageId") or "", sns_query.text(m, "SequenceNumber"))
+        for m in sns_query.members(r, "Failed"):
+            out.failed.append(BatchResultError(
+                sns_query.text(m, "Id") or "", sns_query.text(m, "Code") or "",
+                sns_query.text(m, "Message") or "",
+                (sns_query.text(m, "SenderFault") or "true") == "true"))
+        return out

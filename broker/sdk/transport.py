@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from broker.engine import Engine, SendEntry
+from broker.engine.topic_admin import TopicRef
+from broker.engine.topics import BatchPublishResult, PublishEntry, PublishResult
 from broker.types import (
     BatchResult,
     BatchSendResult,
@@ -59,6 +61,19 @@ class Transport(Protocol):
     async def list_move_tasks(self, source_arn: str,
                               max_results: int | None) -> list[MoveTask]: ...
     async def cancel_move_task(self, task_handle: str) -> int: ...
+    async def create_topic(self, topic: TopicRef, attributes: Mapping[str, str],
+                           tags: Mapping[str, str]) -> None: ...
+    async def delete_topic(self, topic: TopicRef) -> None: ...
+    async def list_topics(self) -> list[TopicRef]: ...
+    async def topic_attributes(self, topic: TopicRef) -> dict[str, str]: ...
+    async def set_topic_attribute(self, topic: TopicRef, name: str, value: str) -> None: ...
+    async def subscribe(self, topic: TopicRef, protocol: str, endpoint: str,
+                        attributes: Mapping[str, str]) -> str: ...
+    async def unsubscribe(self, subscription_arn: str) -> None: ...
+    async def topic_subscriptions(self, topic: TopicRef) -> list[dict[str, str]]: ...
+    async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult: ...
+    async def publish_batch(self, topic: TopicRef,
+                            entries: Sequence[PublishEntry]) -> BatchPublishResult: ...
 
 
 class EngineTransport:
@@ -158,3 +173,55 @@ class EngineTransport:
 
     async def cancel_move_task(self, task_handle: str) -> int:
         return await self.engine.moves.cancel(task_handle)
+
+    # -- topics ----------------------------------------------------------------------------
+
+    async def create_topic(self, topic: TopicRef, attributes: Mapping[str, str],
+                           tags: Mapping[str, str]) -> None:
+        await self.engine.topic_admin.create_topic(topic, attributes, tags)
+
+    async def delete_topic(self, topic: TopicRef) -> None:
+        await self.engine.topic_admin.delete_topic(topic)
+
+    async def list_topics(self) -> list[TopicRef]:
+        out: list[TopicRef] = []
+        token: str | None = None
+        while True:
+            page, token = await self.engine.topic_admin.list_topics(self.account_id, token)
+            out += page
+            if not token:
+                return out
+
+    async def topic_attributes(self, topic: TopicRef) -> dict[str, str]:
+        return await self.engine.topic_admin.get_attributes(topic)
+
+    async def set_topic_attribute(self, topic: TopicRef, name: str, value: str) -> None:
+        await self.engine.topic_admin.set_attribute(topic, name, value)
+
+    async def subscribe(self, topic: TopicRef, protocol: str, endpoint: str,
+                        attributes: Mapping[str, str]) -> str:
+        admin = self.engine.topic_admin
+        return admin.subscription_arn(
+            await admin.subscribe(topic, protocol, endpoint, attributes))
+
+    async def unsubscribe(self, subscription_arn: str) -> None:
+        admin = self.engine.topic_admin
+        await admin.unsubscribe(*admin.subscription_from_arn(subscription_arn))
+
+    async def topic_subscriptions(self, topic: TopicRef) -> list[dict[str, str]]:
+        admin = self.engine.topic_admin
+        out: list[dict[str, str]] = []
+        token: str | None = None
+        while True:
+            page, token = await admin.list_subscriptions_by_topic(topic, token)
+            out += [{"SubscriptionArn": admin.subscription_arn(s), "Protocol": s.protocol,
+                     "Endpoint": s.endpoint} for s in page]
+            if not token:
+                return out
+
+    async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult:
+        return await self.engine.topics.publish(topic, entry)
+
+    async def publish_batch(self, topic: TopicRef,
+                            entries: Sequence[PublishEntry]) -> BatchPublishResult:
+        return await self.engine.topics.publish_batch(topic, entries)
