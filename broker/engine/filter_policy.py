@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -39,8 +40,12 @@ Condition = Callable[[Any], bool]
 @dataclass(frozen=True, slots=True)
 class _Leaf:
     path: str
+    strings: frozenset[str]
+    """Exact string values (the common case: a set lookup, not a call per value)."""
+    numbers: frozenset[float]
+    """Exact numbers."""
     conditions: tuple[Condition, ...]
-    """Conditions on the values (any may match one value)."""
+    """The other conditions on the values (any may match one value)."""
     if_present: bool
     """``{"exists": true}`` is among the conditions: any value matches."""
     if_absent: bool
@@ -72,12 +77,15 @@ class Matcher:
         """Against message attributes in boto3's shape (``{"DataType", "StringValue"}``).
         Binary attributes are ignored, as SNS does; a message without attributes matches
         no policy (not even ``exists: false``)."""
-        values: dict[str, list[Any]] = {}
-        for name, attr in attributes.items():
-            found = _attribute_values(attr)
-            if found:
-                values[name] = found
-        return bool(values) and _eval(self._root, values)
+        if not attributes:
+            return False
+        return _eval(self._root, AttributeValues(attributes))
+
+    def matches_parsed(self, attributes: AttributeValues, body: str) -> bool:
+        """``matches`` with the attributes parsed once for every subscription."""
+        if self.scope == "MessageBody":
+            return self.matches_body(body)
+        return attributes.nonempty and _eval(self._root, attributes)
 
     def matches_body(self, body: str) -> bool:
         """Against a message body; a body that is not a JSON object matches nothing."""
@@ -211,6 +219,8 @@ def _compile_object(policy: Mapping[str, Any], prefix: str) -> _All:
 
 def _compile_leaf(path: str, values: Sequence[Any]) -> _Leaf:
     conditions: list[Condition] = []
+    strings: set[str] = set()
+    numbers: set[float] = set()
     if_present = if_absent = False
     for v in values:
         if isinstance(v, dict):
@@ -226,13 +236,16 @@ def _compile_leaf(path: str, values: Sequence[Any]) -> _Leaf:
                     if_absent = True
             else:
                 conditions.append(_operator(op, arg))
-        elif v is None or isinstance(v, (bool, str)):
+        elif isinstance(v, str):
+            strings.add(v)
+        elif v is None or isinstance(v, bool):
             conditions.append(_equals(v))
         elif isinstance(v, (int, float)):
-            conditions.append(_equals_number(float(v)))
+            numbers.add(float(v))
         else:
             raise _Invalid("Match value must be String, number, true, false, or null")
-    return _Leaf(path, tuple(conditions), if_present, if_absent, len(values))
+    return _Leaf(path, frozenset(strings), frozenset(numbers), tuple(conditions), if_present,
+                 if_absent, len(values))
 
 
 def _is_number(v: Any) -> bool:
@@ -329,25 +342,22 @@ def _numeric(arg: Any) -> Condition:
             raise _Invalid("Too many terms in numeric range expression")
         checks.append((second, float(arg[3])))
 
-    def condition(x: Any) -> bool:
-        return isinstance(x, float) and all(_compare(x, op, v) for op, v in checks)
-    return condition
+    (op1, v1), *rest = checks
+    f1 = _COMPARE[op1]
+    if not rest:
+        return lambda x: type(x) is float and f1(x, v1)
+    (op2, v2), = rest
+    f2 = _COMPARE[op2]
+    return lambda x: type(x) is float and f1(x, v1) and f2(x, v2)
 
 
 def _text(v: Any) -> str:
     return json.dumps(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else str(v)
 
 
-def _compare(x: float, op: str, v: float) -> bool:
-    if op == "=":
-        return x == v
-    if op == "<":
-        return x < v
-    if op == "<=":
-        return x <= v
-    if op == ">":
-        return x > v
-    return x >= v
+_COMPARE: Final[dict[str, Callable[[float, float], bool]]] = {
+    "=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    ">=": operator.ge}
 
 
 def _cidr(arg: str) -> Condition:
@@ -372,24 +382,19 @@ def _cidr(arg: str) -> Condition:
 
 
 def _equals(v: Any) -> Condition:
-    if isinstance(v, bool) or v is None:
-        return lambda x: x is v
-    return lambda x: isinstance(x, str) and x == v
-
-
-def _equals_number(v: float) -> Condition:
-    return lambda x: isinstance(x, float) and x == v
+    """``true``, ``false`` or ``null``: the same JSON value (not 1, 0 or a string)."""
+    return lambda x: x is v
 
 
 # -- matching ----------------------------------------------------------------------------
 
 
 def _attribute_values(attr: Mapping[str, Any]) -> list[Any]:
-    data_type = str(attr.get("DataType", "String"))
-    if data_type.startswith("Binary"):
-        return []
+    data_type = attr.get("DataType")
     text = attr.get("StringValue")
-    if data_type.startswith("Number"):
+    if data_type == "String":
+        return [text]
+    if data_type == "Number":
         try:
             return [float(text)]  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -399,10 +404,13 @@ def _attribute_values(attr: Mapping[str, Any]) -> list[Any]:
             items = json.loads(text)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return []
-        if isinstance(items, list):
-            return [_scalar(i) for i in items]
-        return []
-    return [text]
+        return [_scalar(i) for i in items] if isinstance(items, list) else []
+    data_type = str(data_type)
+    if data_type.startswith("String"):
+        return [text]
+    if data_type.startswith("Number"):
+        return _attribute_values({"DataType": "Number", "StringValue": text})
+    return []  # Binary: ignored, as SNS does
 
 
 def _scalar(v: Any) -> Any:
@@ -429,7 +437,28 @@ def _flatten_value(value: Any, path: str, out: dict[str, list[Any]]) -> None:
         out.setdefault(path, []).append(_scalar(value))
 
 
-def _eval(node: _All, values: Mapping[str, list[Any]]) -> bool:
+class AttributeValues:
+    """An attribute map's values for matching, each parsed on first use (a policy names
+    few of them); one per message, shared by every subscription's policy."""
+
+    __slots__ = ("_attrs", "_parsed", "nonempty")
+
+    def __init__(self, attributes: Mapping[str, Mapping[str, Any]]) -> None:
+        self._attrs = attributes
+        self._parsed: dict[str, list[Any]] = {}
+        self.nonempty = bool(attributes)
+
+    def get(self, name: str) -> list[Any] | None:
+        try:
+            return self._parsed[name]
+        except KeyError:
+            attr = self._attrs.get(name)
+            found = self._parsed[name] = _attribute_values(attr) if attr is not None else []
+            return found
+
+
+def _eval(node: _All, values: Any) -> bool:
+    """``values``: a dict of path -> values, or an ``AttributeValues``."""
     for part in node.parts:
         if isinstance(part, _Any):
             if not any(_eval(o, values) for o in part.options):
@@ -439,7 +468,18 @@ def _eval(node: _All, values: Mapping[str, list[Any]]) -> bool:
         if not present:
             if not part.if_absent:
                 return False
-        elif not (part.if_present and any(x is not None for x in present)) and not any(
-                c(x) for x in present for c in part.conditions):
+            continue
+        if part.if_present and any(x is not None for x in present):
+            continue
+        if part.strings or part.numbers:
+            hit = False
+            for x in present:
+                if (type(x) is str and x in part.strings) or (
+                        type(x) is float and x in part.numbers):
+                    hit = True
+                    break
+            if hit:
+                continue
+        if not any(c(x) for x in present for c in part.conditions):
             return False
     return True

@@ -44,6 +44,8 @@ from broker.types import BatchResultError, MessageAttributes
 MARKER_TTL_MS = 86_400_000
 #: an outbox entry older than this is taken to be abandoned by its publisher
 ABANDONED_AFTER_MS = 5_000
+#: queue deliveries one engine runs at once (its Redis connection pool is bounded)
+MAX_CONCURRENT_DELIVERIES = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class Topics:
     def __init__(self, ctx: Context, admin: TopicAdmin) -> None:
         self._ctx = ctx
         self._admin = admin
+        self._deliveries = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
 
     async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult:
         """Publish: returns once every matching subscribed queue has the message."""
@@ -130,7 +133,8 @@ class Topics:
                 continue
             results.append(None)
             message_id = str(uuid.uuid4())
-            targets = [s for s in subs if self._matches(s, e)]
+            parsed = filter_policy.AttributeValues(e.message_attributes)
+            targets = [s for s in subs if self._matches(s, e, parsed)]
             record = {"m": e.message, "s": e.subject, "st": e.message_structure,
                       "a": e.message_attributes, "g": e.group_id,
                       "d": e.deduplication_id or (dedup_key.rpartition("\0")[2]
@@ -182,14 +186,17 @@ class Topics:
         return f"{e.group_id}\0{dedup}" if per_group else f"\0{dedup}"
 
     @staticmethod
-    def _matches(sub: Subscription, e: PublishEntry) -> bool:
+    def _matches(sub: Subscription, e: PublishEntry,
+                 parsed: filter_policy.AttributeValues) -> bool:
         policy = sub.attributes.get("FilterPolicy")
         if not policy:
             return True
         matcher = filter_policy.compile_policy(
             policy, sub.attributes.get("FilterPolicyScope", "MessageAttributes"))
-        body = sns_validation.message_for(e.message, e.message_structure, "sqs")
-        return matcher.matches(e.message_attributes, body)
+        if matcher.scope == "MessageBody":
+            return matcher.matches_body(
+                sns_validation.message_for(e.message, e.message_structure, "sqs"))
+        return matcher.matches_parsed(parsed, "")
 
     @staticmethod
     def _subscription(topic: TopicRef, sub_id: bytes | str, raw: bytes | str
@@ -218,13 +225,16 @@ class Topics:
             elif record["g"] and not record["fifo"]:
                 fields += [record["g"], ""]
             keys = QueueKeys(queue.account, queue.name)
-            calls.append(self._ctx.scripts.call(
-                "dlq_accept",
+            calls.append(self._accept(
                 [keys.meta, keys.msgs, keys.avail, keys.delivery_marker(message_id, sub_id),
                  keys.waiters, *keys.fifo_keys, *keys.fair_keys],
                 [clock_arg(self._ctx.clock), keys.wake_channel,
                  msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""]))
         await asyncio.gather(*calls)
+
+    async def _accept(self, keys: list[str], args: list[Any]) -> None:
+        async with self._deliveries:
+            await self._ctx.scripts.call("dlq_accept", keys, args)
 
     def _body(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
               raw: bool, sub_arn: str) -> str:
