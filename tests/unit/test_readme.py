@@ -16,8 +16,14 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
+def block(marker: str) -> str:
+    """The README's Python example that contains ``marker``."""
+    [found] = [b for b in python_blocks() if marker in b]
+    return found
+
+
 def test_sdk_example_runs(plain_url: str) -> None:
-    example = python_blocks()[0]
+    example = block("send_batch([message(f\"order {i}\"")
     code = example.replace("redis://localhost:6379", plain_url)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)
@@ -27,7 +33,7 @@ def test_sdk_example_runs(plain_url: str) -> None:
 
 
 def test_fifo_and_redrive_example_runs(plain_url: str) -> None:
-    example = python_blocks()[1]
+    example = block("orders.fifo")
     code = example.replace("redis://localhost:6379", plain_url)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)
@@ -37,8 +43,20 @@ def test_fifo_and_redrive_example_runs(plain_url: str) -> None:
     assert "'urgent'" in lines[-2] and lines[-1] == "['poison']"
 
 
+def test_topics_example_runs(plain_url: str) -> None:
+    code = block("create_topic").replace("redis://localhost:6379", plain_url)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sorted(lines[:2]) == [
+        "audit: cpu hot arn:aws:sns:us-east-1:000000000000:alerts",
+        "audit: disk full arn:aws:sns:us-east-1:000000000000:alerts"]
+    assert lines[2] == "pager: ['disk full']"
+
+
 def test_boto3_example_runs(plain_url: str) -> None:
-    example = python_blocks()[2]
+    example = block("boto3.client")
     with serving_in_thread(plain_url) as server:
         code = example.replace("http://localhost:4566", server.url)
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
