@@ -49,6 +49,7 @@ every queue script runs unchanged on a cluster)::
     rc:{a:<account>}:moving           set    names of queues with an active move task
     rc:{a:<account>}:topics           zset   topic names, score 0 (lexicographic listing)
     rc:{a:<account>}:subscriptions    zset   "<topic>:<subscription id>", score 0 (listing)
+    rc:{a:<account>}:httpdue          zset   topic name -> ms its next HTTP/S delivery is due
 
     rc:{t:<account>:<name>}:meta      hash   topic attributes under their SNS names, plus
                                              ``arn``, ``created_ms``, ``seq`` (FIFO
@@ -62,6 +63,10 @@ every queue script runs unchanged on a cluster)::
     rc:{t:<account>:<name>}:outbox    hash   message id -> msgpack map: a published message
                                              and the subscriptions it still goes to
     rc:{t:<account>:<name>}:outq      zset   message id -> ms published (the outbox in order)
+    rc:{t:<account>:<name>}:httpq     zset   HTTP/S deliveries: "<message id> <subscription
+                                             id>" (or "confirm <subscription id>") -> ms due
+    rc:{t:<account>:<name>}:httpmsg   hash   message id -> msgpack {r: record, n: pending}
+    rc:{t:<account>:<name>}:httptry   hash   HTTP/S delivery -> attempts failed so far
     rc:{t:<account>:<name>}:dedup     hash   FIFO topics: deduplication key -> message id +
                                              sequence number
     rc:{t:<account>:<name>}:dedupexp  zset   FIFO topics: deduplication key -> ms forgotten
@@ -240,6 +245,10 @@ class AccountKeys:
     def subscriptions(self) -> str:
         return f"{PREFIX}:{{a:{self.account}}}:subscriptions"
 
+    @property
+    def http_due(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:httpdue"
+
 
 @dataclass(frozen=True, slots=True)
 class TopicKeys:
@@ -284,7 +293,19 @@ class TopicKeys:
     def dedup_exp(self) -> str:
         return f"{self.tag}:dedupexp"
 
+    @property
+    def httpq(self) -> str:
+        return f"{self.tag}:httpq"
+
+    @property
+    def httpmsg(self) -> str:
+        return f"{self.tag}:httpmsg"
+
+    @property
+    def httptry(self) -> str:
+        return f"{self.tag}:httptry"
+
     def all_data(self) -> list[str]:
         """Every key that holds this topic's state (for DeleteTopic)."""
         return [self.meta, self.subs, self.index, self.tags, self.outbox, self.outq,
-                self.dedup, self.dedup_exp]
+                self.dedup, self.dedup_exp, self.httpq, self.httpmsg, self.httptry]

@@ -16,8 +16,8 @@ from broker.errors import InvalidParameter, ParameterValueInvalid
 MAX_MESSAGE_BYTES: Final = 262_144
 MAX_SUBJECT_CHARS: Final = 99
 MAX_TOPIC_NAME: Final = 256
-#: subscription protocols this broker delivers to (http/https: not yet)
-PROTOCOLS: Final = ("sqs",)
+#: subscription protocols this broker delivers to
+PROTOCOLS: Final = ("sqs", "http", "https")
 #: every protocol SNS knows (others are refused as unknown)
 KNOWN_PROTOCOLS: Final = frozenset(
     {"http", "https", "email", "email-json", "sms", "sqs", "application", "lambda",
@@ -162,7 +162,7 @@ def validate_subscription(fifo_topic: bool, protocol: str, endpoint: str | None,
         raise _invalid(f"Amazon SNS does not support this protocol string: {protocol}")
     if protocol not in PROTOCOLS:
         raise _invalid("Protocol", f"{protocol} subscriptions are not supported by this "
-                                   f"broker yet (sqs is)")
+                                   f"broker (sqs, http and https are)")
     if not endpoint:
         raise _invalid("Endpoint")
     if protocol == "sqs":

@@ -71,6 +71,9 @@ def _not_found() -> errors.NotFound:
 class TopicAdmin:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self.auto_confirm: tuple[str, ...] = ()
+        """HTTP/S endpoint URL prefixes trusted to be subscribed without the confirmation
+        handshake (the broker server sets them from its configuration)."""
 
     # -- ARNs ----------------------------------------------------------------------------
 
@@ -227,14 +230,20 @@ class TopicAdmin:
                 "Invalid parameter: Attributes Reason: ")
         keys = TopicKeys(topic.account, topic.name)
         sub_id = str(uuid.uuid4())
+        trusted = protocol == "sqs" or any(str(endpoint).startswith(p)
+                                           for p in self.auto_confirm)
         token = "" if protocol == "sqs" else uuid.uuid4().hex + uuid.uuid4().hex
-        status = "confirmed" if protocol == "sqs" else "pending"
+        status = "confirmed" if trusted else "pending"
         record = {"protocol": protocol, "endpoint": endpoint, "attributes": attrs,
                   "status": status, "token": token, "owner": owner or topic.account}
         reply = await self._ctx.scripts.call(
-            "subscribe", [keys.meta, keys.subs, keys.index],
+            "subscribe", [keys.meta, keys.subs, keys.index, keys.httpq],
             [sub_id, protocol, endpoint, msgpack.packb(record),
-             1 if attrs.get("FilterPolicy") else 0, MAX_FILTER_POLICIES, token])
+             1 if attrs.get("FilterPolicy") else 0, MAX_FILTER_POLICIES, token,
+             clock_arg(self._ctx.clock), 0 if trusted else 1])
+        if not trusted:
+            await self._ctx.redis.zadd(AccountKeys(topic.account).http_due,
+                                       {topic.name: 0}, lt=True)
         if int(reply[0]) == 0:
             existing = unpack_subscription(topic, as_text(reply[1]), reply[2])
             if existing.attributes != attrs:

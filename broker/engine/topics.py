@@ -30,7 +30,7 @@ from broker import errors
 from broker.engine import filter_policy, sns_validation, validation
 from broker.engine.clock import clock_arg
 from broker.engine.context import Context
-from broker.engine.keys import QueueKeys, TopicKeys
+from broker.engine.keys import AccountKeys, QueueKeys, TopicKeys
 from broker.engine.records import as_text, new_message_ids, pack_extra
 from broker.engine.topic_admin import (
     Subscription,
@@ -120,7 +120,7 @@ class Topics:
         content_dedup = meta[2] == b"true"
         per_group = meta[3] == b"MessageGroup"
         subs = [s for s in (self._subscription(topic, k, v) for k, v in subs_raw.items())
-                if s.status == "confirmed" and s.protocol == "sqs"]
+                if s.status == "confirmed"]
         now_ms = self._now_ms()
         results: list[PublishResult | errors.BrokerError | None] = []
         args: list[Any] = [clock_arg(self._ctx.clock)]
@@ -140,8 +140,8 @@ class Topics:
                       "d": e.deduplication_id or (dedup_key.rpartition("\0")[2]
                                                   if dedup_key else None),
                       "ts": now_ms, "fifo": fifo,
-                      "t": [[s.id, s.endpoint, s.raw, self._admin.subscription_arn(s)]
-                            for s in targets]}
+                      "t": [[s.id, s.endpoint, s.raw, self._admin.subscription_arn(s),
+                             s.protocol] for s in targets]}
             args += [message_id, msgpack.packb(record) if targets else b"", dedup_key,
                      self._ctx.limits.fifo_deduplication_interval_ms]
             pending.append((i, message_id, record))
@@ -149,7 +149,7 @@ class Topics:
             reply = await self._ctx.scripts.call(
                 "publish", [keys.meta, keys.outbox, keys.outq, keys.dedup, keys.dedup_exp],
                 args)
-            recorded: list[str] = []
+            recorded: list[tuple[str, dict[str, Any]]] = []
             deliveries = []
             for n, (i, message_id, record) in enumerate(pending):
                 code, value = reply[1 + 2 * n], as_text(reply[2 + 2 * n])
@@ -160,12 +160,11 @@ class Topics:
                 results[i] = PublishResult(message_id, value or None)
                 if record["t"]:
                     record["seq"] = value
-                    recorded.append(message_id)
+                    recorded.append((message_id, record))
                     deliveries.append(self._deliver(topic, message_id, record))
             if deliveries:
                 await asyncio.gather(*deliveries)
-                await self._ctx.scripts.call("outbox_done", [keys.outbox, keys.outq],
-                                             recorded)
+                await self._settle(topic, recorded)
         return [r for r in results if r is not None]
 
     def _check(self, e: PublishEntry, fifo: bool, content_dedup: bool,
@@ -207,38 +206,70 @@ class Topics:
 
     async def _deliver(self, topic: TopicRef, message_id: str, record: Mapping[str, Any]
                        ) -> None:
-        """Deliver one outbox entry to each of its target queues (idempotent)."""
+        """Deliver one outbox entry to each of its target queues (idempotent); HTTP/S
+        targets are left to the dispatcher (see ``_settle``)."""
         calls = []
         ids = new_message_ids(len(record["t"]))
-        for (raw_id, _), (sub_id, endpoint, raw, sub_arn) in zip(ids, record["t"],
-                                                                  strict=True):
-            queue = self._ctx.identity.queue_from_arn(endpoint)
-            if queue is None:
+        for (raw_id, _), (sub_id, endpoint, raw, sub_arn, *proto) in zip(ids, record["t"],
+                                                                          strict=True):
+            if (proto[0] if proto else "sqs") != "sqs":
                 continue
-            body = self._body(topic, message_id, record, raw, sub_arn)
-            attrs = record["a"] if raw else {}
-            fields: list[Any] = [raw_id, body.encode(), 0, 0, 0,
-                                 pack_extra(attrs, topic.account, None), 0, "",
-                                 hashlib.md5(body.encode(), usedforsecurity=False).digest()]
-            if queue.name.endswith(".fifo"):
-                fields += [record["g"] or "", record["d"] or message_id]
-            elif record["g"] and not record["fifo"]:
-                fields += [record["g"], ""]
-            keys = QueueKeys(queue.account, queue.name)
-            calls.append(self._accept(
-                [keys.meta, keys.msgs, keys.avail, keys.delivery_marker(message_id, sub_id),
-                 keys.waiters, *keys.fifo_keys, *keys.fair_keys],
-                [clock_arg(self._ctx.clock), keys.wake_channel,
-                 msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""]))
+            calls.append(self.to_queue(topic, message_id, record, sub_id, endpoint, raw,
+                                       sub_arn, raw_id))
         await asyncio.gather(*calls)
 
-    async def _accept(self, keys: list[str], args: list[Any]) -> None:
+    async def to_queue(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
+                       sub_id: str, queue_arn: str, raw: bool, sub_arn: str,
+                       raw_id: bytes | None = None) -> bool:
+        """Store a topic message in one queue, once per (message, subscription); False
+        when the queue does not exist."""
+        queue = self._ctx.identity.queue_from_arn(queue_arn)
+        if queue is None:
+            return False
+        if raw_id is None:
+            raw_id = new_message_ids(1)[0][0]
+        body = self.body(topic, message_id, record, raw, sub_arn, "sqs")
+        attrs = record["a"] if raw else {}
+        fields: list[Any] = [raw_id, body.encode(), 0, 0, 0,
+                             pack_extra(attrs, topic.account, None), 0, "",
+                             hashlib.md5(body.encode(), usedforsecurity=False).digest()]
+        if queue.name.endswith(".fifo"):
+            fields += [record["g"] or "", record["d"] or message_id]
+        elif record["g"] and not record["fifo"]:
+            fields += [record["g"], ""]
+        keys = QueueKeys(queue.account, queue.name)
         async with self._deliveries:
-            await self._ctx.scripts.call("dlq_accept", keys, args)
+            status = await self._ctx.scripts.call(
+                "dlq_accept",
+                [keys.meta, keys.msgs, keys.avail,
+                 keys.delivery_marker(message_id, sub_id), keys.waiters,
+                 *keys.fifo_keys, *keys.fair_keys],
+                [clock_arg(self._ctx.clock), keys.wake_channel,
+                 msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""])
+        return int(status) >= 0
 
-    def _body(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
-              raw: bool, sub_arn: str) -> str:
-        message = sns_validation.message_for(record["m"], record["st"], "sqs")
+    async def _settle(self, topic: TopicRef,
+                      recorded: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """The queue deliveries of these messages are done: forget their outbox entries
+        and queue their HTTP/S deliveries for the dispatcher."""
+        keys = TopicKeys(topic.account, topic.name)
+        args: list[Any] = [clock_arg(self._ctx.clock)]
+        has_http = False
+        for message_id, record in recorded:
+            http = [t[0] for t in record["t"] if len(t) > 4 and t[4] != "sqs"]
+            has_http = has_http or bool(http)
+            args += [message_id, msgpack.packb(record) if http else b"", len(http), *http]
+        head = await self._ctx.scripts.call(
+            "outbox_done", [keys.outbox, keys.outq, keys.httpq, keys.httpmsg], args)
+        if has_http and int(head) >= 0:
+            await self._ctx.redis.zadd(AccountKeys(topic.account).http_due,
+                                       {topic.name: int(head)}, lt=True)
+
+    def body(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
+             raw: bool, sub_arn: str, protocol: str) -> str:
+        """What one subscription gets: the message for its protocol, bare (raw delivery)
+        or in the SNS JSON envelope."""
+        message = sns_validation.message_for(record["m"], record["st"], protocol)
         if raw:
             return message
         envelope: dict[str, Any] = {
@@ -276,12 +307,13 @@ class Topics:
         if not ids:
             return 0
         raws = await self._ctx.redis.hmget(keys.outbox, ids)
-        done = []
+        done: list[tuple[str, Mapping[str, Any]]] = []
         for message_id, raw in zip(ids, raws, strict=True):
+            record = msgpack.unpackb(raw, raw=False) if raw is not None else {"t": []}
             if raw is not None:
-                await self._deliver(topic, message_id, msgpack.unpackb(raw, raw=False))
-            done.append(message_id)
-        await self._ctx.scripts.call("outbox_done", [keys.outbox, keys.outq], done)
+                await self._deliver(topic, message_id, record)
+            done.append((message_id, record))
+        await self._settle(topic, done)
         return len(done)
 
     def _now_ms(self) -> int:

@@ -185,7 +185,7 @@ async def test_fifo_topic_to_fifo_and_standard_queues(clocked_engine: Engine,
     sq, sq_arn = await _queue(engine, "ledger-audit")
     await admin.subscribe(t, "sqs", fq_arn, {"RawMessageDelivery": "true"})
     await admin.subscribe(t, "sqs", sq_arn)
-    with pytest.raises(errors.InvalidParameter, match="not supported by this broker yet"):
+    with pytest.raises(errors.InvalidParameter, match="Invalid protocol type"):
         await admin.subscribe(t, "https", "https://example.com/hook")
     with pytest.raises(errors.InvalidParameter, match="MessageGroupId parameter is required"):
         await engine.topics.publish(t, PublishEntry("x"))
