@@ -41,6 +41,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    sns_auto_confirm: tuple[str, ...] = ()
+    """HTTP/S endpoint URL prefixes subscribed without the confirmation handshake
+    (``BROKER_SNS_AUTO_CONFIRM``, comma-separated): trusted, internal endpoints."""
 
     @classmethod
     def resolve(cls, flags: Mapping[str, object], env: Mapping[str, str] | None = None
@@ -66,6 +69,8 @@ class Settings:
             max_body_bytes=int(str(pick("max_body_bytes", DEFAULT_MAX_BODY_BYTES))),
             max_connections=int(str(pick("max_connections", DEFAULT_MAX_CONNECTIONS))),
             header_timeout_s=float(str(pick("header_timeout_s", DEFAULT_HEADER_TIMEOUT_S))),
+            sns_auto_confirm=tuple(p.strip() for p in str(pick("sns_auto_confirm", "")).split(",")
+                                   if p.strip()),
         )
 
 

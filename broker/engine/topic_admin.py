@@ -74,6 +74,9 @@ class TopicAdmin:
         self.auto_confirm: tuple[str, ...] = ()
         """HTTP/S endpoint URL prefixes trusted to be subscribed without the confirmation
         handshake (the broker server sets them from its configuration)."""
+        self.public_url = ctx.identity.endpoint_url
+        """Where clients reach the broker server (SubscribeURL, UnsubscribeURL); the
+        server sets it to the address it listens on."""
 
     # -- ARNs ----------------------------------------------------------------------------
 

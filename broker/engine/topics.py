@@ -283,7 +283,7 @@ class Topics:
         envelope["Message"] = message
         envelope["Timestamp"] = _iso(record["ts"])
         envelope["UnsubscribeURL"] = (
-            f"{self._ctx.identity.endpoint_url}/?Action=Unsubscribe&SubscriptionArn="
+            f"{self._admin.public_url}/?Action=Unsubscribe&SubscriptionArn="
             f"{sub_arn}")
         if record["a"]:
             envelope["MessageAttributes"] = {

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from broker.config import Settings
 from broker.engine import Engine
+from broker.engine.settings import Identity
 from broker.server.access_log import AccessLog
 from broker.server.codecs import ServiceCodec
 from broker.server.credentials import CredentialStore
@@ -32,6 +33,7 @@ from broker.server.dispatcher import TopicDispatcher
 from broker.server.gateway import Gateway, Service
 from broker.server.housekeeping import Housekeeper
 from broker.server.http11 import HttpServer, Request
+from broker.server.http_delivery import HttpDeliverer
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier
 from broker.server.sns import SnsActions
@@ -101,6 +103,8 @@ class BrokerServer:
         )
         self.housekeeper = Housekeeper(engine, self.accounts)
         self.dispatcher = TopicDispatcher(engine, self.accounts)
+        self.http_deliverer = HttpDeliverer(engine, self.accounts)
+        engine.topic_admin.auto_confirm = settings.sns_auto_confirm
         self._server: asyncio.Server | None = None
         self._pages: dict[str, Callable[[Request], Awaitable[web.Response]]] = {
             "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics}
@@ -133,14 +137,18 @@ class BrokerServer:
             backlog=1024)
         sock: socket.socket = self._server.sockets[0]
         self.port = sock.getsockname()[1]
+        if self.engine.identity.endpoint_url == Identity().endpoint_url:
+            self.engine.topic_admin.public_url = self.url.replace("://0.0.0.0:", "://localhost:")
         self.http.start()
         self.housekeeper.start()
         self.dispatcher.start()
+        self.http_deliverer.start()
 
     async def close(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), release everything."""
         await self.housekeeper.close()
         await self.dispatcher.close()
+        await self.http_deliverer.close()
         if self._server is not None:
             self._server.close()
         await self.http.shutdown(SHUTDOWN_GRACE_S)  # idle keep-alive connections at once

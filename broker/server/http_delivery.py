@@ -1,0 +1,285 @@
+"""Delivers topic messages to ``http``/``https`` subscriptions, with SNS's retry policy.
+
+A publish hands its HTTP/S deliveries to the topic's retry queue (``httpq``, see
+``broker.engine.topics``); subscribing an endpoint queues its SubscriptionConfirmation
+there too. The server's :class:`HttpDeliverer` claims what is due (a claim pushes the
+item ahead by the attempt timeout, so a server that dies mid-attempt leaves it to be
+retried), POSTs it, and records the outcome: delivered (a 2xx), or retried on the
+subscription's delivery policy; when the retries are used up the message goes to the
+subscription's dead-letter queue (``RedrivePolicy``) or is dropped, as SNS does.
+
+Each attempt runs as its own task, at most ``PER_ENDPOINT`` at once per endpoint and
+``MAX_CONCURRENT`` in all, with a timeout: a slow or failing endpoint does not hold up
+the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import aiohttp
+import msgpack
+
+from broker import errors
+from broker.engine import Engine
+from broker.engine.clock import clock_arg
+from broker.engine.keys import AccountKeys, TopicKeys
+from broker.engine.records import as_text
+from broker.engine.topic_admin import Subscription, TopicRef
+
+log = logging.getLogger(__name__)
+
+#: seconds between two looks for due deliveries
+DEFAULT_INTERVAL_S = 0.25
+#: one attempt's timeout (SNS gives an endpoint 15 s)
+ATTEMPT_TIMEOUT_S = 15.0
+MAX_CONCURRENT = 64
+PER_ENDPOINT = 8
+#: the retry policy SNS applies to HTTP/S endpoints unless told otherwise
+DEFAULT_POLICY: Mapping[str, Any] = {
+    "minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3, "numMaxDelayRetries": 0,
+    "numNoDelayRetries": 0, "numMinDelayRetries": 0, "backoffFunction": "linear"}
+USER_AGENT = "Amazon Simple Notification Service Agent"
+
+
+def retry_delay_s(policy: Mapping[str, Any], retry: int) -> float | None:
+    """Seconds before retry number ``retry`` (1-based) under an SNS healthyRetryPolicy;
+    None when the policy allows no such retry. Phases: no-delay retries, retries at the
+    minimum delay, backoff retries (from the minimum towards the maximum by the backoff
+    function), retries at the maximum delay."""
+    p = {**DEFAULT_POLICY, **policy}
+    total = int(p["numRetries"])
+    if retry > total:
+        return None
+    lo, hi = float(p["minDelayTarget"]), float(p["maxDelayTarget"])
+    no_delay, at_min, at_max = (int(p["numNoDelayRetries"]), int(p["numMinDelayRetries"]),
+                                int(p["numMaxDelayRetries"]))
+    if retry <= no_delay:
+        return 0.0
+    if retry <= no_delay + at_min:
+        return lo
+    backoff = max(0, total - no_delay - at_min - at_max)
+    j = retry - no_delay - at_min
+    if j > backoff:
+        return hi
+    if backoff <= 1 or hi <= lo:
+        return hi if backoff == 1 else lo
+    x = (j - 1) / (backoff - 1)
+    fn = p["backoffFunction"]
+    if fn == "exponential":
+        return lo * (hi / lo) ** x if lo > 0 else hi * x
+    if fn == "geometric":
+        return lo + (hi - lo) * (1 - math.exp(-3 * x)) / (1 - math.exp(-3))
+    if fn == "arithmetic":
+        return lo + (hi - lo) * x * x
+    return lo + (hi - lo) * x  # linear
+
+
+class HttpDeliverer:
+    """Owns the delivery loop and its attempt tasks: ``start()``, ``await close()``."""
+
+    def __init__(self, engine: Engine, accounts: Sequence[str], *,
+                 interval_s: float = DEFAULT_INTERVAL_S,
+                 attempt_timeout_s: float = ATTEMPT_TIMEOUT_S) -> None:
+        self._engine = engine
+        self._accounts = tuple(accounts)
+        self._interval_s = interval_s
+        self._timeout_s = attempt_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._all = asyncio.Semaphore(MAX_CONCURRENT)
+        self._endpoints: dict[str, asyncio.Semaphore] = {}
+        self.delivered = 0
+        """Successful deliveries (for tests and metrics)."""
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="redcurrent-http-delivery")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.drain()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def drain(self) -> None:
+        """Wait for the attempts under way."""
+        while self._attempts:
+            await asyncio.gather(*list(self._attempts), return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away for a moment: try again next pass
+                log.warning("http delivery pass failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval_s)
+
+    async def run_once(self) -> int:
+        """Start an attempt for every due delivery; returns how many were started."""
+        started = 0
+        now = self._now_ms()
+        for account in self._accounts:
+            due = cast("list[bytes]", await self._engine.redis.zrangebyscore(
+                AccountKeys(account).http_due, "-inf", now, start=0, num=100))
+            for name in (as_text(n) for n in due):
+                started += await self._claim(TopicRef(account, name))
+        return started
+
+    async def _claim(self, topic: TopicRef) -> int:
+        keys = TopicKeys(topic.account, topic.name)
+        next_due, items = await self._engine.scripts.call(
+            "http_claim", [keys.httpq, keys.httpmsg, keys.httptry],
+            [clock_arg(self._engine.ctx.clock), 100, int(self._timeout_s * 1000) + 5_000])
+        await self._set_due(topic, int(next_due))
+        for i in range(0, len(items), 3):
+            task = asyncio.get_running_loop().create_task(self._attempt(
+                topic, as_text(items[i]), int(items[i + 1]), items[i + 2]))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+        return len(items) // 3
+
+    async def _set_due(self, topic: TopicRef, head: int) -> None:
+        # never removed (a publish racing us could be lost): re-checked within a minute
+        due = head if head >= 0 else self._now_ms() + 60_000
+        await self._engine.redis.zadd(AccountKeys(topic.account).http_due, {topic.name: due})
+
+    # -- one attempt ---------------------------------------------------------------------
+
+    async def _attempt(self, topic: TopicRef, member: str, failures: int,
+                       raw_record: bytes | str) -> None:
+        first, _, sub_id = member.partition(" ")
+        try:
+            sub = await self._engine.topic_admin.get_subscription(topic, sub_id)
+        except errors.NotFound:
+            await self._result(topic, member, "done")  # unsubscribed meanwhile
+            return
+        if first == "confirm":
+            if sub.status == "confirmed":
+                await self._result(topic, member, "done")
+                return
+            ok = await self._post(sub, *self._confirmation(topic, sub))
+        else:
+            record = msgpack.unpackb(raw_record, raw=False) if raw_record else None
+            if record is None:
+                await self._result(topic, member, "done")
+                return
+            ok = await self._post(sub, *self._notification(topic, first, record, sub))
+        if ok:
+            self.delivered += 1
+            await self._result(topic, member, "done")
+            return
+        delay = retry_delay_s(self._policy(sub), failures + 1)
+        if delay is not None:
+            await self._result(topic, member, "retry", self._now_ms() + int(delay * 1000))
+            return
+        if first != "confirm":
+            await self._dead_letter(topic, first, sub, raw_record)
+        await self._result(topic, member, "done")
+
+    async def _dead_letter(self, topic: TopicRef, message_id: str, sub: Subscription,
+                           raw_record: bytes | str) -> None:
+        policy = sub.attributes.get("RedrivePolicy")
+        if not policy:
+            log.info("dropped message %s for %s after its retries", message_id, sub.endpoint)
+            return
+        target = json.loads(policy).get("deadLetterTargetArn", "")
+        record = msgpack.unpackb(raw_record, raw=False)
+        stored = await self._engine.topics.to_queue(
+            topic, message_id, record, f"{sub.id}-dlq", target, False,
+            self._engine.topic_admin.subscription_arn(sub))
+        if not stored:
+            log.warning("dead-letter queue %s of %s does not exist; message %s dropped",
+                        target, sub.endpoint, message_id)
+
+    async def _result(self, topic: TopicRef, member: str, mode: str, next_ms: int = 0) -> None:
+        keys = TopicKeys(topic.account, topic.name)
+        head = await self._engine.scripts.call(
+            "http_result", [keys.httpq, keys.httpmsg, keys.httptry],
+            [clock_arg(self._engine.ctx.clock), member, mode, next_ms])
+        if int(head) >= 0:
+            await self._engine.redis.zadd(AccountKeys(topic.account).http_due,
+                                          {topic.name: int(head)}, lt=True)
+
+    def _policy(self, sub: Subscription) -> Mapping[str, Any]:
+        raw = sub.attributes.get("DeliveryPolicy")
+        if not raw:
+            return DEFAULT_POLICY
+        parsed = json.loads(raw)
+        found = parsed.get("healthyRetryPolicy") or parsed.get("http", {}).get(
+            "defaultHealthyRetryPolicy") or {}
+        return cast("Mapping[str, Any]", found)
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _notification(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
+                      sub: Subscription) -> tuple[str, dict[str, str]]:
+        admin = self._engine.topic_admin
+        body = self._engine.topics.body(topic, message_id, record, sub.raw,
+                                        admin.subscription_arn(sub), sub.protocol)
+        headers = {"x-amz-sns-message-type": "Notification",
+                   "x-amz-sns-message-id": message_id,
+                   "x-amz-sns-topic-arn": admin.topic_arn(topic),
+                   "x-amz-sns-subscription-arn": admin.subscription_arn(sub)}
+        if sub.raw:
+            headers["x-amz-sns-rawdelivery"] = "true"
+        return body, headers
+
+    def _confirmation(self, topic: TopicRef, sub: Subscription) -> tuple[str, dict[str, str]]:
+        admin = self._engine.topic_admin
+        arn = admin.topic_arn(topic)
+        message_id = str(uuid.uuid4())
+        url = self._engine.topic_admin.public_url
+        body = json.dumps({
+            "Type": "SubscriptionConfirmation", "MessageId": message_id,
+            "Token": sub.token, "TopicArn": arn,
+            "Message": f"You have chosen to subscribe to the topic {arn}.\nTo confirm the "
+                       f"subscription, visit the SubscribeURL included in this message.",
+            "SubscribeURL": f"{url}/?Action=ConfirmSubscription&TopicArn={arn}"
+                            f"&Token={sub.token}",
+            "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        }, separators=(",", ":"))
+        return body, {"x-amz-sns-message-type": "SubscriptionConfirmation",
+                      "x-amz-sns-message-id": message_id, "x-amz-sns-topic-arn": arn}
+
+    async def _post(self, sub: Subscription, body: str, headers: dict[str, str]) -> bool:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        gate = self._endpoints.setdefault(sub.endpoint, asyncio.Semaphore(PER_ENDPOINT))
+        headers = {**headers, "Content-Type": "text/plain; charset=UTF-8",
+                   "User-Agent": USER_AGENT}
+        async with gate, self._all:
+            try:
+                async with self._session.post(
+                        sub.endpoint, data=body.encode(), headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=self._timeout_s)) as resp:
+                    await resp.read()
+                    return 200 <= resp.status < 300
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.debug("delivery to %s failed: %s", sub.endpoint, exc)
+                return False
+
+    def _now_ms(self) -> int:
+        now = self._engine.ctx.clock.now_ms()
+        return now if now is not None else int(time.time() * 1000)
