@@ -209,14 +209,31 @@ class Topics:
         """Deliver one outbox entry to each of its target queues (idempotent); HTTP/S
         targets are left to the dispatcher (see ``_settle``)."""
         calls = []
+        targets = []
         ids = new_message_ids(len(record["t"]))
         for (raw_id, _), (sub_id, endpoint, raw, sub_arn, *proto) in zip(ids, record["t"],
                                                                           strict=True):
             if (proto[0] if proto else "sqs") != "sqs":
                 continue
+            targets.append((sub_id, sub_arn))
             calls.append(self.to_queue(topic, message_id, record, sub_id, endpoint, raw,
                                        sub_arn, raw_id))
-        await asyncio.gather(*calls)
+        stored = await asyncio.gather(*calls)
+        for (sub_id, sub_arn), ok in zip(targets, stored, strict=True):
+            if not ok:  # the subscribed queue is gone: its DLQ, as SNS does, or dropped
+                await self._dead_letter(topic, message_id, record, sub_id, sub_arn)
+
+    async def _dead_letter(self, topic: TopicRef, message_id: str,
+                           record: Mapping[str, Any], sub_id: str, sub_arn: str) -> None:
+        try:
+            sub = await self._admin.get_subscription(topic, sub_id)
+        except errors.NotFound:
+            return
+        policy = sub.attributes.get("RedrivePolicy")
+        if policy:
+            await self.to_queue(topic, message_id, record, f"{sub_id}-dlq",
+                                json.loads(policy).get("deadLetterTargetArn", ""), False,
+                                sub_arn)
 
     async def to_queue(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
                        sub_id: str, queue_arn: str, raw: bool, sub_arn: str,

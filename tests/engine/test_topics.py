@@ -245,3 +245,16 @@ async def test_abandoned_fan_out_is_finished_exactly_once(clocked_engine: Engine
     for q, _ in queues:
         [m] = await _drain(engine, q)
         assert json.loads(m.body)["MessageId"] == message_id
+
+
+async def test_missing_queue_sends_to_subscription_dlq(engine: Engine) -> None:
+    admin = engine.topic_admin
+    t = TopicRef(ACCOUNT, "lost")
+    await admin.create_topic(t)
+    dlq, dlq_arn = await _queue(engine, "lost-dlq")
+    gone_arn = engine.identity.queue_arn(ACCOUNT, "never-created")
+    await admin.subscribe(t, "sqs", gone_arn,
+                          {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})})
+    sent = await engine.topics.publish(t, PublishEntry("undeliverable"))
+    [m] = await _drain(engine, dlq)
+    assert json.loads(m.body)["MessageId"] == sent.message_id
