@@ -96,6 +96,8 @@ class QueueKeys:
     fifo_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     #: the four keys of a fair queue's tenant bookkeeping (see _prelude.lua)
     fair_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: the fixed KEYS of dlq_accept.lua (the markers follow them)
+    accept_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         meta, msgs, avail, inflight = self.meta, self.msgs, self.avail, self.inflight
@@ -107,6 +109,8 @@ class QueueKeys:
                            (meta, msgs, avail, inflight, self.dlqout, self.waiters, *fair))
         object.__setattr__(self, "delete_keys", (meta, msgs, avail, inflight, *fair))
         object.__setattr__(self, "fifo_keys", (self.groups, self.ready, self.ingroup))
+        object.__setattr__(self, "accept_keys",
+                           (meta, msgs, avail, self.waiters, *self.fifo_keys, *fair))
 
     @property
     def tag(self) -> str:

@@ -281,12 +281,10 @@ class MoveTasks:
             dest = QueueKeys(target.account, target.name)
             marker = dest.moved_marker(f"{task_id}:{seq}")
             status = await self._ctx.scripts.call(
-                "dlq_accept",
-                [dest.meta, dest.msgs, dest.avail, marker, dest.waiters, *dest.fifo_keys,
-                 *dest.fair_keys],
-                [clock_arg(self._ctx.clock), dest.wake_channel,
-                 msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""])
-            if int(status) < 0:
+                "dlq_accept", [*dest.accept_keys, marker],
+                [clock_arg(self._ctx.clock), dest.wake_channel, "", MARKER_TTL_MS, "1", "",
+                 msgpack.packb(fields, use_bin_type=False)])
+            if status == -1:
                 failure = NON_EXISTENT_QUEUE
                 back.append(seq)
             else:

@@ -341,15 +341,13 @@ class Queues:
         rec = unpack_record(raw)
         dlq = QueueKeys(queue.account, dlq_name)
         status = await self._ctx.scripts.call(
-            "dlq_accept",
-            [dlq.meta, dlq.msgs, dlq.avail, dlq.moved_marker(rec.message_id), dlq.waiters,
-             *dlq.fifo_keys, *dlq.fair_keys],
-            [clock_arg(self._ctx.clock), dlq.wake_channel, raw, src_arn,
+            "dlq_accept", [*dlq.accept_keys, dlq.moved_marker(rec.message_id)],
+            [clock_arg(self._ctx.clock), dlq.wake_channel, src_arn,
              self._ctx.limits.dlq_move_marker_ttl_ms, "",
              # SQS gives a message moved into a FIFO DLQ its message id as deduplication
              # id, so independent messages that shared one both stay
-             rec.message_id if is_fifo(queue) else ""])
-        return int(status) >= 0
+             rec.message_id if is_fifo(queue) else "", raw])
+        return bool(status != -1)
 
     # -- delete / change visibility ------------------------------------------------------
 

@@ -38,14 +38,17 @@ from broker.engine.topic_admin import (
     TopicRef,
     unpack_subscription,
 )
-from broker.types import BatchResultError, MessageAttributes
+from broker.types import BatchResultError, MessageAttributes, QueueRef
 
 #: how long a delivery marker lives (the outbox is recovered long before that)
 MARKER_TTL_MS = 86_400_000
 #: an outbox entry older than this is taken to be abandoned by its publisher
 ABANDONED_AFTER_MS = 5_000
-#: queue deliveries one engine runs at once (its Redis connection pool is bounded)
+#: script calls for queue deliveries one engine runs at once (its Redis connection pool
+#: is bounded); deliveries arriving meanwhile are batched per queue
 MAX_CONCURRENT_DELIVERIES = 24
+#: most messages one delivery call stores in a queue
+DELIVERY_BATCH = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,8 @@ class Topics:
     def __init__(self, ctx: Context, admin: TopicAdmin) -> None:
         self._ctx = ctx
         self._admin = admin
-        self._deliveries = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
+        self._batches = _DeliveryBatches(ctx)
+        self._keys: dict[QueueRef, QueueKeys] = {}
 
     async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult:
         """Publish: returns once every matching subscribed queue has the message."""
@@ -254,16 +258,17 @@ class Topics:
             fields += [record["g"] or "", record["d"] or message_id]
         elif record["g"] and not record["fifo"]:
             fields += [record["g"], ""]
-        keys = QueueKeys(queue.account, queue.name)
-        async with self._deliveries:
-            status = await self._ctx.scripts.call(
-                "dlq_accept",
-                [keys.meta, keys.msgs, keys.avail,
-                 keys.delivery_marker(message_id, sub_id), keys.waiters,
-                 *keys.fifo_keys, *keys.fair_keys],
-                [clock_arg(self._ctx.clock), keys.wake_channel,
-                 msgpack.packb(fields, use_bin_type=False), "", MARKER_TTL_MS, "1", ""])
-        return int(status) >= 0
+        return await self._batches.add(queue, self._queue_keys(queue),
+                                       message_id, sub_id,
+                                       msgpack.packb(fields, use_bin_type=False))
+
+    def _queue_keys(self, queue: QueueRef) -> QueueKeys:
+        keys = self._keys.get(queue)
+        if keys is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            keys = self._keys[queue] = QueueKeys(queue.account, queue.name)
+        return keys
 
     async def _settle(self, topic: TopicRef,
                       recorded: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
@@ -341,3 +346,61 @@ class Topics:
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{ms % 1000:03d}Z"
+
+
+class _DeliveryBatches:
+    """Group commit for topic deliveries: the deliveries of concurrent publishes to one
+    queue share one ``dlq_accept`` call (up to ``DELIVERY_BATCH``), flushed at the end of
+    the event-loop iteration in which the first arrived, or as soon as a call slot frees
+    when ``MAX_CONCURRENT_DELIVERIES`` calls are running. Each delivery keeps its own
+    idempotency marker, so batching changes nothing about exactly-once."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._pending: dict[QueueRef, list[tuple[str, bytes, asyncio.Future[bool]]]] = {}
+        self._keys: dict[QueueRef, QueueKeys] = {}
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def add(self, queue: QueueRef, keys: QueueKeys, message_id: str, sub_id: str,
+                  record: bytes) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        batch = self._pending.get(queue)
+        if batch is None:
+            batch = self._pending[queue] = []
+            self._keys[queue] = keys
+            loop.call_soon(self._flush, queue, batch)
+        batch.append((keys.delivery_marker(message_id, sub_id), record, future))
+        if len(batch) >= DELIVERY_BATCH:
+            self._flush(queue, batch)
+        return await future
+
+    def _flush(self, queue: QueueRef, batch: list[tuple[str, bytes, asyncio.Future[bool]]]
+               ) -> None:
+        if self._pending.get(queue) is not batch:
+            return
+        del self._pending[queue]
+        keys = self._keys.pop(queue)
+        task = asyncio.get_running_loop().create_task(self._store(keys, batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _store(self, keys: QueueKeys,
+                     batch: list[tuple[str, bytes, asyncio.Future[bool]]]) -> None:
+        try:
+            async with self._slots:
+                reply = await self._ctx.scripts.call(
+                    "dlq_accept", [*keys.accept_keys, *(m for m, _, _ in batch)],
+                    [clock_arg(self._ctx.clock), keys.wake_channel, "", MARKER_TTL_MS, "1",
+                     "", *(r for _, r, _ in batch)])
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for _, _, future in batch:
+            if not future.done():
+                future.set_result(reply != -1)

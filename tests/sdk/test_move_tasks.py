@@ -210,12 +210,11 @@ async def test_task_survives_its_runner(redis_url: str, clock: ManualClock) -> N
         fields = msgpack.unpackb(claimed[1], raw=True)
         fields[0] = b"\x01" * 16
         stored = await second.scripts.call(
-            "dlq_accept", [d.meta, d.msgs, d.avail,
-                           d.moved_marker(f"{task_id}:{claimed[0].decode()}"), d.waiters,
-                           *d.fifo_keys, *d.fair_keys],
-            [now, d.wake_channel, msgpack.packb(fields, use_bin_type=False), "",
-             3_600_000, "1", ""])
-        assert stored == 1
+            "dlq_accept",
+            [*d.accept_keys, d.moved_marker(f"{task_id}:{claimed[0].decode()}")],
+            [now, d.wake_channel, "", 3_600_000, "1", "",
+             msgpack.packb(fields, use_bin_type=False)])
+        assert stored == [1]
     async with Engine.from_url(redis_url, clock=clock, limits=TEST_LIMITS) as third:
         clock.advance(LEASE_MS / 1000 + 1)
         assert await third.moves.resume_abandoned(dlq.ref.account) in (0, 1)
