@@ -52,8 +52,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="scale the counts down")
     p.add_argument("--only", type=harness.scenario_list(SCENARIOS), default=None,
                    metavar="LIST", help="publish,latency,filter (default all)")
-    p.add_argument("--publishers", type=harness.positive_int, default=16, metavar="N",
-                   help="publishing coroutines in scenario 1 (default 16)")
+    p.add_argument("--publishers", type=harness.positive_int, default=64, metavar="N",
+                   help="publishing coroutines in scenario 1 (default 64)")
     p.add_argument("--count", type=harness.positive_int, default=None, metavar="N",
                    help="publishes in scenario 1 (default 20000; quick 2000)")
     p.add_argument("--rate", type=harness.positive_int, default=None, metavar="R",

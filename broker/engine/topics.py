@@ -49,6 +49,8 @@ ABANDONED_AFTER_MS = 5_000
 MAX_CONCURRENT_DELIVERIES = 24
 #: most messages one delivery call stores in a queue
 DELIVERY_BATCH = 10
+#: most concurrent publishes to one topic recorded by one outbox call
+PUBLISH_BATCH = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +84,55 @@ class Topics:
         self._admin = admin
         self._batches = _DeliveryBatches(ctx)
         self._keys: dict[QueueRef, QueueKeys] = {}
+        self._publishes: dict[TopicRef, list[tuple[PublishEntry,
+                                                   asyncio.Future[PublishResult]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult:
-        """Publish: returns once every matching subscribed queue has the message."""
-        batch = await self._publish(topic, [entry])
-        result = batch[0]
-        if isinstance(result, errors.BrokerError):
-            raise result
-        return result
+        """Publish: returns once every matching subscribed queue has the message.
+        Concurrent publishes to one topic are recorded together (one outbox call for
+        all of them), each still getting its own result or error."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PublishResult] = loop.create_future()
+        batch = self._publishes.get(topic)
+        if batch is None:
+            batch = self._publishes[topic] = []
+            loop.call_soon(self._flush_publishes, topic, batch)
+        batch.append((entry, future))
+        if len(batch) >= PUBLISH_BATCH:
+            self._flush_publishes(topic, batch)
+        return await future
+
+    def _flush_publishes(self, topic: TopicRef,
+                         batch: list[tuple[PublishEntry, asyncio.Future[PublishResult]]]
+                         ) -> None:
+        if self._publishes.get(topic) is not batch:
+            return
+        del self._publishes[topic]
+        task = asyncio.get_running_loop().create_task(self._publish_together(topic, batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish_together(
+        self, topic: TopicRef,
+        batch: list[tuple[PublishEntry, asyncio.Future[PublishResult]]],
+    ) -> None:
+        try:
+            results = await self._publish(topic, [e for e, _ in batch])
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, errors.BrokerError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def publish_batch(self, topic: TopicRef,
                             entries: Sequence[PublishEntry]) -> BatchPublishResult:
@@ -212,7 +255,7 @@ class Topics:
                        ) -> None:
         """Deliver one outbox entry to each of its target queues (idempotent); HTTP/S
         targets are left to the dispatcher (see ``_settle``)."""
-        calls = []
+        waiting: list[asyncio.Future[bool]] = []
         targets = []
         ids = new_message_ids(len(record["t"]))
         for (raw_id, _), (sub_id, endpoint, raw, sub_arn, *proto) in zip(ids, record["t"],
@@ -220,9 +263,9 @@ class Topics:
             if (proto[0] if proto else "sqs") != "sqs":
                 continue
             targets.append((sub_id, sub_arn))
-            calls.append(self.to_queue(topic, message_id, record, sub_id, endpoint, raw,
-                                       sub_arn, raw_id))
-        stored = await asyncio.gather(*calls)
+            waiting.append(self._queue_delivery(topic, message_id, record, sub_id, endpoint,
+                                                raw, sub_arn, raw_id))
+        stored = await asyncio.gather(*waiting)  # futures: no task per delivery
         for (sub_id, sub_arn), ok in zip(targets, stored, strict=True):
             if not ok:  # the subscribed queue is gone: its DLQ, as SNS does, or dropped
                 await self._dead_letter(topic, message_id, record, sub_id, sub_arn)
@@ -240,15 +283,22 @@ class Topics:
                                 sub_arn)
 
     async def to_queue(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
-                       sub_id: str, queue_arn: str, raw: bool, sub_arn: str,
-                       raw_id: bytes | None = None) -> bool:
+                       sub_id: str, queue_arn: str, raw: bool, sub_arn: str) -> bool:
         """Store a topic message in one queue, once per (message, subscription); False
         when the queue does not exist."""
+        return await self._queue_delivery(topic, message_id, record, sub_id, queue_arn,
+                                          raw, sub_arn, new_message_ids(1)[0][0])
+
+    def _queue_delivery(self, topic: TopicRef, message_id: str, record: Mapping[str, Any],
+                        sub_id: str, queue_arn: str, raw: bool, sub_arn: str,
+                        raw_id: bytes) -> asyncio.Future[bool]:
+        """Queue one delivery for the next batch to its queue; the future says whether
+        the queue existed."""
         queue = self._ctx.identity.queue_from_arn(queue_arn)
         if queue is None:
-            return False
-        if raw_id is None:
-            raw_id = new_message_ids(1)[0][0]
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            done.set_result(False)
+            return done
         body = self.body(topic, message_id, record, raw, sub_arn, "sqs")
         attrs = record["a"] if raw else {}
         fields: list[Any] = [raw_id, body.encode(), 0, 0, 0,
@@ -258,9 +308,8 @@ class Topics:
             fields += [record["g"] or "", record["d"] or message_id]
         elif record["g"] and not record["fifo"]:
             fields += [record["g"], ""]
-        return await self._batches.add(queue, self._queue_keys(queue),
-                                       message_id, sub_id,
-                                       msgpack.packb(fields, use_bin_type=False))
+        return self._batches.add(queue, self._queue_keys(queue), message_id, sub_id,
+                                 msgpack.packb(fields, use_bin_type=False))
 
     def _queue_keys(self, queue: QueueRef) -> QueueKeys:
         keys = self._keys.get(queue)
@@ -362,8 +411,8 @@ class _DeliveryBatches:
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def add(self, queue: QueueRef, keys: QueueKeys, message_id: str, sub_id: str,
-                  record: bytes) -> bool:
+    def add(self, queue: QueueRef, keys: QueueKeys, message_id: str, sub_id: str,
+            record: bytes) -> asyncio.Future[bool]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         batch = self._pending.get(queue)
@@ -374,7 +423,7 @@ class _DeliveryBatches:
         batch.append((keys.delivery_marker(message_id, sub_id), record, future))
         if len(batch) >= DELIVERY_BATCH:
             self._flush(queue, batch)
-        return await future
+        return future
 
     def _flush(self, queue: QueueRef, batch: list[tuple[str, bytes, asyncio.Future[bool]]]
                ) -> None:
