@@ -10,13 +10,11 @@ only (its lease decides).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Sequence
 
 from broker import errors
 from broker.engine import Engine
+from broker.server.periodic import PeriodicTask
 from broker.types import QueueRef
 
 #: seconds between two passes over all queues
@@ -26,47 +24,19 @@ SWEEP_BATCH = 500
 #: queues listed per page
 PAGE = 1000
 
-log = logging.getLogger(__name__)
 
-
-class Housekeeper:
+class Housekeeper(PeriodicTask):
     """Owns the upkeep task: ``start()`` it, ``await close()`` it."""
+
+    name = "redcurrent-housekeeping"
 
     def __init__(self, engine: Engine, accounts: Sequence[str],
                  interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        super().__init__(interval_s)
         self._engine = engine
         self._accounts = tuple(accounts)
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
         self.passes = 0
         """Completed passes (for tests and metrics)."""
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="redcurrent-housekeeping")
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            # The stop event, not only the cancel: redis-py can swallow a cancellation
-            # that lands inside a command, and the task would sleep on.
-            self._stop.set()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Redis away for a moment: try again next pass
-                log.warning("housekeeping pass failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval_s)
 
     async def run_once(self) -> int:
         """One pass over every queue; returns the message numbers swept past."""

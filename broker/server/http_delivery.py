@@ -16,7 +16,6 @@ the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from broker.engine.clock import clock_arg
 from broker.engine.keys import AccountKeys, TopicKeys
 from broker.engine.records import as_text
 from broker.engine.topic_admin import Subscription, TopicRef
+from broker.server.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -84,37 +84,27 @@ def retry_delay_s(policy: Mapping[str, Any], retry: int) -> float | None:
     return lo + (hi - lo) * x  # linear
 
 
-class HttpDeliverer:
+class HttpDeliverer(PeriodicTask):
     """Owns the delivery loop and its attempt tasks: ``start()``, ``await close()``."""
+
+    name = "redcurrent-http-delivery"
 
     def __init__(self, engine: Engine, accounts: Sequence[str], *,
                  interval_s: float = DEFAULT_INTERVAL_S,
                  attempt_timeout_s: float = ATTEMPT_TIMEOUT_S) -> None:
+        super().__init__(interval_s)
         self._engine = engine
         self._accounts = tuple(accounts)
-        self._interval_s = interval_s
         self._timeout_s = attempt_timeout_s
         self._session: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
         self._attempts: set[asyncio.Task[None]] = set()
         self._all = asyncio.Semaphore(MAX_CONCURRENT)
         self._endpoints: dict[str, asyncio.Semaphore] = {}
         self.delivered = 0
         """Successful deliveries (for tests and metrics)."""
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="redcurrent-http-delivery")
-
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._stop.set()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().close()
         await self.drain()
         if self._session is not None:
             await self._session.close()
@@ -124,17 +114,6 @@ class HttpDeliverer:
         """Wait for the attempts under way."""
         while self._attempts:
             await asyncio.gather(*list(self._attempts), return_exceptions=True)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Redis away for a moment: try again next pass
-                log.warning("http delivery pass failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval_s)
 
     async def run_once(self) -> int:
         """Start an attempt for every due delivery; returns how many were started."""
