@@ -86,12 +86,15 @@ class QueueAdmin:
         if fifo:
             all_defaults.update(validation.DEFAULT_FIFO_QUEUE_ATTRIBUTES)
         defaults = {k: v for k, v in all_defaults.items() if k not in given}
-        rest = {**defaults, **extra,
+        rest = {**defaults, **extra, "seq": "0", "cur": "1",
                 "arn": self._ctx.identity.queue_arn(queue.account, queue.name)}
-        args: list[str | int] = [clock_arg(self._ctx.clock), len(given)]
+        args: list[str | int] = [
+            clock_arg(self._ctx.clock), "QueueNameExists",
+            "A queue already exists with the same name and a different value for "
+            "attribute ", len(given)]
         for k, v in [*given.items(), *rest.items()]:
             args += [k, v]
-        created = await self._ctx.scripts.call("create_queue", [keys.meta], args)
+        created = await self._ctx.scripts.call("create", [keys.meta], args)
         await r.zadd(acct.queues, {queue.name: 0})
         await r.hdel(acct.deleted, queue.name)
         if tags and created:

@@ -24,7 +24,7 @@ MAX_FILTER_POLICIES = 200
 #: tags per topic
 MAX_TAGS = 50
 #: meta fields that are bookkeeping, never shown as attributes
-_INTERNAL = {"arn", "created_ms", "seq", "policies"}
+_INTERNAL = {"arn", "created_ms", "modified_ms", "seq", "policies"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +118,14 @@ class TopicAdmin:
         if topic.fifo:
             defaults.update(ContentBasedDeduplication="false", FifoThroughputScope="Topic")
         rest = {**{k: v for k, v in defaults.items() if k not in given},
-                "arn": self.topic_arn(topic)}
-        args: list[Any] = [clock_arg(self._ctx.clock), len(given)]
+                "seq": "0", "policies": "0", "arn": self.topic_arn(topic)}
+        args: list[Any] = [
+            clock_arg(self._ctx.clock), "InvalidParameter",
+            "Invalid parameter: Attributes Reason: Topic already exists with different "
+            "attributes: ", len(given)]
         for k, v in [*given.items(), *rest.items()]:
             args += [k, v]
-        created = await self._ctx.scripts.call("topic_create", [keys.meta], args)
+        created = await self._ctx.scripts.call("create", [keys.meta], args)
         await self._ctx.redis.zadd(AccountKeys(topic.account).topics, {topic.name: 0})
         if tags and created:
             await self.tag(topic, tags)
