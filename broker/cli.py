@@ -110,7 +110,61 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("task_handle")
     for sp in (c, ls, s, r, d, dm, p, a, rd, rs, rc):
         _common(sp)
+
+    topic = sub.add_parser("topic", help="manage topics, subscriptions and publishing")
+    tsub = topic.add_subparsers(dest="action", required=True)
+    tc = tsub.add_parser("create", help="create a topic (idempotent)")
+    tc.add_argument("name")
+    tc.add_argument("--attribute", "-a", action="append", metavar="NAME=VALUE",
+                    help="SNS attribute, e.g. DisplayName=Orders (repeatable)")
+    tl = tsub.add_parser("list", help="list topics")
+    ts = tsub.add_parser("subscribe", help="subscribe a queue to a topic")
+    ts.add_argument("name")
+    ts.add_argument("queue", help="queue name or ARN")
+    ts.add_argument("--raw", action="store_true", help="RawMessageDelivery")
+    ts.add_argument("--filter", metavar="JSON", help="FilterPolicy")
+    ts.add_argument("--filter-scope", choices=["MessageAttributes", "MessageBody"])
+    tp = tsub.add_parser("publish", help="publish a message")
+    tp.add_argument("name")
+    tp.add_argument("message")
+    tp.add_argument("--subject")
+    tp.add_argument("--attribute", "-a", action="append", metavar="NAME=VALUE")
+    tp.add_argument("--group-id", help="MessageGroupId")
+    tp.add_argument("--dedup-id", help="MessageDeduplicationId (FIFO topics)")
+    tu = tsub.add_parser("subscriptions", help="a topic's subscriptions")
+    tu.add_argument("name")
+    td = tsub.add_parser("delete", help="delete a topic")
+    td.add_argument("name")
+    for sp in (tc, tl, ts, tp, tu, td):
+        _common(sp)
     return parser
+
+
+async def _topic_command(args: argparse.Namespace, client: Client) -> None:
+    out = sys.stdout.write
+    if args.action == "create":
+        topic = await client.create_topic(args.name, attributes=_pairs(args.attribute))
+        out(f"{topic.arn}\n")
+    elif args.action == "list":
+        for t in await client.list_topics():
+            out(f"{t.arn}\n")
+    elif args.action == "subscribe":
+        queue = args.queue if args.queue.startswith("arn:") else client.queue(args.queue)
+        arn = await client.topic(args.name).subscribe_queue(
+            queue, raw=args.raw, filter_policy=args.filter, filter_scope=args.filter_scope)
+        out(f"{arn}\n")
+    elif args.action == "publish":
+        res = await client.topic(args.name).publish(
+            args.message, subject=args.subject, attributes=_pairs(args.attribute),
+            group_id=args.group_id, deduplication_id=args.dedup_id)
+        seq = f", sequence {res.sequence_number}" if res.sequence_number else ""
+        out(f"published {res.message_id}{seq}\n")
+    elif args.action == "subscriptions":
+        for s in await client.topic(args.name).subscriptions():
+            out(f"{s['SubscriptionArn']}  {s['Protocol']}  {s['Endpoint']}\n")
+    elif args.action == "delete":
+        await client.topic(args.name).delete()
+        out(f"deleted topic {args.name}\n")
 
 
 async def _queue_command(args: argparse.Namespace, client: Client) -> None:
@@ -216,7 +270,10 @@ async def _run(args: argparse.Namespace) -> int:
         redis_url(settings) as url,
         Client(url, account_id=settings.account_id, region=settings.region) as client,
     ):
-        await _queue_command(args, client)
+        if args.command == "topic":
+            await _topic_command(args, client)
+        else:
+            await _queue_command(args, client)
     return RET_OK
 
 

@@ -59,6 +59,28 @@ async def test_fifo_and_redrive_commands(plain_url: str) -> None:
     assert '"Body": "poison"' in r.stdout
 
 
+async def test_topic_commands(plain_url: str) -> None:
+    url = ["--redis-url", plain_url]
+    r = broker("topic", "create", "cli-alerts", "-a", "DisplayName=Alerts", *url)
+    assert r.returncode == 0 and r.stdout.strip().endswith(":cli-alerts"), r.stderr
+    assert "cli-alerts" in broker("topic", "list", *url).stdout
+    assert broker("queue", "create", "cli-alerts-q", *url).returncode == 0
+    r = broker("topic", "subscribe", "cli-alerts", "cli-alerts-q", "--raw",
+               "--filter", '{"level":["high"]}', *url)
+    assert r.returncode == 0 and ":cli-alerts:" in r.stdout, r.stderr
+    assert broker("topic", "publish", "cli-alerts", "low one", "-a", "level=low",
+                  *url).stdout.startswith("published ")
+    assert broker("topic", "publish", "cli-alerts", "high one", "-a", "level=high",
+                  *url).returncode == 0
+    r = broker("queue", "receive", "cli-alerts-q", "--max", "10", "--json", *url)
+    assert '"Body": "high one"' in r.stdout and "low one" not in r.stdout
+    assert "cli-alerts-q" in broker("topic", "subscriptions", "cli-alerts", *url).stdout
+    r = broker("topic", "subscribe", "cli-alerts", "cli-alerts-q", "--filter", '{"a":1}',
+               *url)
+    assert r.returncode == 1 and "InvalidParameter" in r.stderr
+    assert broker("topic", "delete", "cli-alerts", *url).returncode == 0
+
+
 async def test_errors_exit_non_zero_with_aws_code(plain_url: str) -> None:
     r = broker("queue", "send", "missing", "x", "--redis-url", plain_url)
     assert r.returncode == 1
