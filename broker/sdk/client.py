@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from broker import errors
 from broker.engine import Clock, Engine, Identity, Limits, SendEntry
 from broker.engine.topic_admin import TopicRef
+from broker.sdk.callable_subscriber import CallableSubscriber
 from broker.sdk.http_transport import HttpTransport
 from broker.sdk.topic import Topic
 from broker.sdk.transport import EngineTransport, Transport
@@ -305,6 +307,7 @@ class Client:
         else:
             raise ValueError(f"unsupported URL scheme {scheme!r}: use redis://, rediss://, "
                              f"redis+cluster:// or http(s)://")
+        self._subscribers: list[CallableSubscriber] = []
 
     async def __aenter__(self) -> Client:
         start = getattr(self._transport, "start", None)
@@ -321,7 +324,14 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
+        """Stop the callable subscribers this client runs, then close the connection."""
+        subscribers, self._subscribers = self._subscribers, []
+        await asyncio.gather(*(s.stop() for s in subscribers))
         await self._transport.close()
+
+    def track(self, subscriber: CallableSubscriber) -> None:
+        """Own a callable subscriber: ``close()`` stops it."""
+        self._subscribers.append(subscriber)
 
     @property
     def transport(self) -> Transport:
@@ -387,7 +397,7 @@ class Client:
         """A handle on an existing topic, by name or ARN (nothing is checked)."""
         ref = self._topic_ref(name_or_arn)
         return Topic(self._transport, ref,
-                     f"arn:aws:sns:{self._identity.region}:{ref.account}:{ref.name}")
+                     f"arn:aws:sns:{self._identity.region}:{ref.account}:{ref.name}", self)
 
     async def create_topic(
         self, name: str, *, attributes: Mapping[str, str] | None = None,

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.engine.topic_admin import TopicRef
 from broker.engine.topics import BatchPublishResult, PublishEntry, PublishResult
+from broker.sdk.callable_subscriber import CallableSubscriber, Handler, queue_name
 from broker.sdk.transport import Transport
+
+if TYPE_CHECKING:
+    from broker.sdk.client import Client
 
 
 def publication(message: str | bytes, *, id: str = "", subject: str | None = None,
@@ -28,10 +32,12 @@ def publication(message: str | bytes, *, id: str = "", subject: str | None = Non
 class Topic:
     """A handle on one topic. Creating a handle does not create the topic."""
 
-    def __init__(self, transport: Transport, ref: TopicRef, arn: str) -> None:
+    def __init__(self, transport: Transport, ref: TopicRef, arn: str,
+                 client: Client | None = None) -> None:
         self._t = transport
         self.ref = ref
         self.arn = arn
+        self._client = client
 
     @property
     def name(self) -> str:
@@ -80,6 +86,37 @@ class Topic:
         if filter_scope is not None:
             attrs["FilterPolicyScope"] = filter_scope
         return await self._t.subscribe(self.ref, "sqs", arn, attrs)
+
+    async def subscribe_callable(
+        self, handler: Handler, *, name: str = "handler",
+        filter_policy: Mapping[str, Any] | str | None = None, filter_scope: str | None = None,
+        visibility_timeout_s: int = 30, max_receive_count: int | None = None,
+    ) -> CallableSubscriber:
+        """Run ``handler`` in this process for each message of the topic (the local
+        stand-in for a Lambda subscription): a queue named after the topic and ``name``
+        is subscribed and consumed here until the client closes. The handler gets the
+        SNS envelope as a dict; raising retries the message after
+        ``visibility_timeout_s``, up to ``max_receive_count`` tries (then it goes to the
+        queue's dead-letter queue, ``<queue>-dlq``)."""
+        if self._client is None:
+            raise RuntimeError("subscribe_callable needs a Topic made by a Client")
+        client = self._client
+        qname = queue_name(self.name, name)
+        dlq = None
+        if max_receive_count is not None:
+            fifo = qname.endswith(".fifo")
+            dlq_name = (qname.removesuffix(".fifo")[:71] + "-dlq.fifo" if fifo
+                        else qname[:76] + "-dlq")
+            dlq = await client.create_queue(dlq_name)
+        queue = await client.create_queue(
+            qname, visibility_timeout_s=visibility_timeout_s,
+            dead_letter_queue=(dlq, max_receive_count) if dlq is not None and
+            max_receive_count is not None else None)
+        arn = await self.subscribe_queue(queue, filter_policy=filter_policy,
+                                         filter_scope=filter_scope)
+        subscriber = CallableSubscriber(arn, queue, handler)
+        client.track(subscriber)
+        return subscriber
 
     async def subscribe(self, protocol: str, endpoint: str,
                         attributes: Mapping[str, str] | None = None) -> str:

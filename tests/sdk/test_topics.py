@@ -3,7 +3,9 @@ cluster."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,54 @@ async def test_topic_errors(client: Client) -> None:
     with pytest.raises(errors.ParameterValueInvalid):
         await topic.publish("x", attributes={"n": {"DataType": "Number",
                                                    "StringValue": "abc"}})
+
+
+async def test_callable_subscriber(client: Client) -> None:
+    topic = await client.create_topic("sdk-callable")
+    seen: list[dict[str, Any]] = []
+    attempts: list[str] = []
+    done = asyncio.Event()
+
+    async def handler(envelope: dict[str, Any]) -> None:
+        attempts.append(envelope["Message"])
+        if envelope["Message"] == "flaky" and attempts.count("flaky") == 1:
+            raise RuntimeError("first try fails")
+        seen.append(envelope)
+        if len(seen) == 2:
+            done.set()
+
+    sub = await topic.subscribe_callable(handler, name="audit", visibility_timeout_s=1,
+                                         filter_policy={"kind": ["keep"]})
+    assert sub.arn.startswith(topic.arn + ":")
+    keep = {"kind": "keep"}
+    first = await topic.publish("hello", subject="s", attributes=keep)
+    await topic.publish("filtered out", attributes={"kind": "drop"})
+    await topic.publish("flaky", attributes=keep)
+    await asyncio.wait_for(done.wait(), 10)
+    assert sorted(e["Message"] for e in seen) == ["flaky", "hello"]
+    hello = next(e for e in seen if e["Message"] == "hello")
+    assert hello["MessageId"] == first.message_id and hello["Subject"] == "s"
+    assert hello["Type"] == "Notification" and hello["TopicArn"] == topic.arn
+    assert attempts.count("flaky") == 2 and sub.failed == 1 and sub.handled == 2
+    await sub.stop()
+
+
+async def test_callable_subscriber_sync_handler_and_dead_letters(client: Client) -> None:
+    topic = await client.create_topic("sdk-callable-sync")
+    calls: list[str] = []
+
+    def handler(envelope: dict[str, Any]) -> None:  # runs in a worker thread
+        calls.append(envelope["Message"])
+        raise ValueError("always fails")
+
+    sub = await topic.subscribe_callable(handler, name="bad", visibility_timeout_s=0,
+                                         max_receive_count=2)
+    await topic.publish("poison")
+    dlq = client.queue("sdk-callable-sync-bad-dlq")
+    for _ in range(100):
+        if got := await dlq.receive():
+            break
+        await asyncio.sleep(0.05)
+    assert json.loads(got[0].body)["Message"] == "poison"
+    assert calls == ["poison", "poison"]
+    await sub.stop()
