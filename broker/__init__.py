@@ -7,6 +7,7 @@ from broker import errors
 from broker.engine.clock import ManualClock
 from broker.engine.queues import SendEntry
 from broker.engine.settings import Limits
+from broker.engine.sns_signing import verify as verify_sns_message
 from broker.sdk import Client, Message, Queue, message
 from broker.sdk.topic import Topic, publication
 from broker.types import (
@@ -35,4 +36,5 @@ __all__ = [
     "errors",
     "message",
     "publication",
+    "verify_sns_message",
 ]

@@ -32,6 +32,7 @@ from broker.engine.clock import clock_arg
 from broker.engine.context import Context
 from broker.engine.keys import AccountKeys, QueueKeys, TopicKeys
 from broker.engine.records import as_text, new_message_ids, pack_extra
+from broker.engine.sns_signing import MessageSigner
 from broker.engine.topic_admin import (
     Subscription,
     TopicAdmin,
@@ -84,6 +85,10 @@ class Topics:
         self._admin = admin
         self._batches = _DeliveryBatches(ctx)
         self._keys: dict[QueueRef, QueueKeys] = {}
+        self.signer = MessageSigner(ctx.redis)
+        """Signs the envelopes of standard topics' messages."""
+        self._signatures: dict[tuple[str, str], str] = {}
+        """(message id, message) -> signature: one signature serves every subscription."""
         self._publishes: dict[TopicRef, list[tuple[PublishEntry,
                                                    asyncio.Future[PublishResult]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -158,7 +163,7 @@ class Topics:
         keys = TopicKeys(topic.account, topic.name)
         async with self._ctx.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.meta, ["arn", "FifoTopic", "ContentBasedDeduplication",
-                                   "FifoThroughputScope"])
+                                   "FifoThroughputScope", "SignatureVersion"])
             pipe.hgetall(keys.subs)
             meta, subs_raw = await pipe.execute()
         if meta[0] is None:
@@ -186,7 +191,7 @@ class Topics:
                       "a": e.message_attributes, "g": e.group_id,
                       "d": e.deduplication_id or (dedup_key.rpartition("\0")[2]
                                                   if dedup_key else None),
-                      "ts": now_ms, "fifo": fifo,
+                      "ts": now_ms, "fifo": fifo, "sv": as_text(meta[4] or b"1"),
                       "t": [[s.id, s.endpoint, s.raw, self._admin.subscription_arn(s),
                              s.protocol] for s in targets]}
             args += [message_id, msgpack.packb(record) if targets else b"", dedup_key,
@@ -255,6 +260,8 @@ class Topics:
                        ) -> None:
         """Deliver one outbox entry to each of its target queues (idempotent); HTTP/S
         targets are left to the dispatcher (see ``_settle``)."""
+        if not record["fifo"]:
+            await self.signer.ready()
         waiting: list[asyncio.Future[bool]] = []
         targets = []
         ids = new_message_ids(len(record["t"]))
@@ -353,6 +360,17 @@ class Topics:
             envelope["Subject"] = record["s"]
         envelope["Message"] = message
         envelope["Timestamp"] = _iso(record["ts"])
+        if not record["fifo"]:  # FIFO topics' messages are not signed (as in SNS)
+            version = str(record.get("sv") or "1")
+            envelope["SignatureVersion"] = version
+            key = (message_id, message)
+            signature = self._signatures.get(key)
+            if signature is None:
+                if len(self._signatures) >= 1024:
+                    self._signatures.clear()
+                signature = self._signatures[key] = self.signer.sign(envelope, version)
+            envelope["Signature"] = signature
+            envelope["SigningCertURL"] = self.signer.cert_url(self._admin.public_url)
         envelope["UnsubscribeURL"] = (
             f"{self._admin.public_url}/?Action=Unsubscribe&SubscriptionArn="
             f"{sub_arn}")

@@ -128,7 +128,17 @@ class BrokerServer:
             page = self._pages.get(request.path)
             if page is not None:
                 return await page(request)
+            if request.path.startswith("/SimpleNotificationService-"):
+                return await self._signing_cert(request)
         return await self.gateway.handle(request)
+
+    async def _signing_cert(self, request: Request) -> web.Response:
+        """The certificate that verifies SNS message signatures (``SigningCertURL``)."""
+        signer = self.engine.topics.signer
+        await signer.ready()
+        if request.path != f"/SimpleNotificationService-{signer.cert_id}.pem":
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=signer.cert_pem, content_type="application/x-pem-file")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

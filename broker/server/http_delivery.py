@@ -154,6 +154,7 @@ class HttpDeliverer(PeriodicTask):
         except errors.NotFound:
             await self._result(topic, member, "done")  # unsubscribed meanwhile
             return
+        await self._engine.topics.signer.ready()
         if first == "confirm":
             if sub.status == "confirmed":
                 await self._result(topic, member, "done")
@@ -230,7 +231,8 @@ class HttpDeliverer(PeriodicTask):
         arn = admin.topic_arn(topic)
         message_id = str(uuid.uuid4())
         url = self._engine.topic_admin.public_url
-        body = json.dumps({
+        signer = self._engine.topics.signer
+        message: dict[str, Any] = {
             "Type": "SubscriptionConfirmation", "MessageId": message_id,
             "Token": sub.token, "TopicArn": arn,
             "Message": f"You have chosen to subscribe to the topic {arn}.\nTo confirm the "
@@ -238,7 +240,11 @@ class HttpDeliverer(PeriodicTask):
             "SubscribeURL": f"{url}/?Action=ConfirmSubscription&TopicArn={arn}"
                             f"&Token={sub.token}",
             "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        }, separators=(",", ":"))
+            "SignatureVersion": "1",
+        }
+        message["Signature"] = signer.sign(message, "1")
+        message["SigningCertURL"] = signer.cert_url(url)
+        body = json.dumps(message, separators=(",", ":"))
         return body, {"x-amz-sns-message-type": "SubscriptionConfirmation",
                       "x-amz-sns-message-id": message_id, "x-amz-sns-topic-arn": arn}
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from broker import ManualClock, errors
+from broker import ManualClock, errors, verify_sns_message
 from broker.engine import Engine
 from broker.engine.keys import TopicKeys
 from broker.engine.topic_admin import TopicRef
@@ -258,3 +258,22 @@ async def test_missing_queue_sends_to_subscription_dlq(engine: Engine) -> None:
     sent = await engine.topics.publish(t, PublishEntry("undeliverable"))
     [m] = await _drain(engine, dlq)
     assert json.loads(m.body)["MessageId"] == sent.message_id
+
+
+async def test_envelopes_are_signed(engine: Engine) -> None:
+    admin = engine.topic_admin
+    t = TopicRef(ACCOUNT, "signed")
+    await admin.create_topic(t, {"SignatureVersion": "2"})
+    q, q_arn = await _queue(engine, "signed-q")
+    await admin.subscribe(t, "sqs", q_arn)
+    await engine.topics.publish(t, PublishEntry("trust me", subject="s"))
+    [m] = await _drain(engine, q)
+    envelope = json.loads(m.body)
+    assert envelope["SignatureVersion"] == "2"
+    assert envelope["SigningCertURL"].endswith(f"{engine.topics.signer.cert_id}.pem")
+    cert = engine.topics.signer.cert_pem
+    assert verify_sns_message(envelope, cert)
+    assert not verify_sns_message({**envelope, "Message": "tampered"}, cert)
+    assert not verify_sns_message({**envelope, "SignatureVersion": "1"}, cert)
+    assert not verify_sns_message({k: v for k, v in envelope.items() if k != "Signature"},
+                                  cert)

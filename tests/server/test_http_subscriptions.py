@@ -17,6 +17,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 
+from broker import verify_sns_message
 from broker.server.app import BrokerServer
 from broker.server.http_delivery import retry_delay_s
 from tests.broker_servers import serving_in_thread
@@ -100,6 +101,8 @@ def _confirmed(sns: BaseClient, endpoint: Endpoint, topic: str, path: str,
     assert pending == "pending confirmation"
     headers, body = endpoint.wait_for(path, 1)[0]
     message = json.loads(body)
+    with urllib.request.urlopen(message["SigningCertURL"], timeout=10) as resp:  # noqa: S310
+        assert verify_sns_message(message, resp.read())
     assert headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
     assert message["Type"] == "SubscriptionConfirmation" and message["TopicArn"] == topic
     with urllib.request.urlopen(message["SubscribeURL"], timeout=10) as resp:  # noqa: S310
@@ -125,6 +128,8 @@ def test_confirmation_and_notifications(sns: BaseClient, endpoint: Endpoint) -> 
     assert note["MessageAttributes"]["k"] == {"Type": "String", "Value": "v"}
     assert headers["x-amz-sns-message-type"] == "Notification"
     assert headers["x-amz-sns-subscription-arn"] == sub
+    with urllib.request.urlopen(note["SigningCertURL"], timeout=10) as resp:  # noqa: S310
+        assert verify_sns_message(note, resp.read())
     raw_headers, raw_body = endpoint.wait_for(raw_path, 2)[1]
     assert raw_body == "hello http" and raw_headers["x-amz-sns-rawdelivery"] == "true"
 
