@@ -100,6 +100,8 @@ class HttpDeliverer(PeriodicTask):
         self._attempts: set[asyncio.Task[None]] = set()
         self._all = asyncio.Semaphore(MAX_CONCURRENT)
         self._endpoints: dict[str, asyncio.Semaphore] = {}
+        self._rates: dict[str, tuple[float, int]] = {}
+        """subscription id -> (start of its current second, deliveries in it)"""
         self.delivered = 0
         """Successful deliveries (for tests and metrics)."""
 
@@ -155,6 +157,11 @@ class HttpDeliverer(PeriodicTask):
             await self._result(topic, member, "done")  # unsubscribed meanwhile
             return
         await self._engine.topics.signer.ready()
+        retry_policy, throttle = await self._policies(topic, sub)
+        wait = self._throttled(sub, throttle) if first != "confirm" else 0.0
+        if wait > 0:  # over maxReceivesPerSecond: not an attempt, just later
+            await self._result(topic, member, "later", self._now_ms() + int(wait * 1000))
+            return
         if first == "confirm":
             if sub.status == "confirmed":
                 await self._result(topic, member, "done")
@@ -170,7 +177,7 @@ class HttpDeliverer(PeriodicTask):
             self.delivered += 1
             await self._result(topic, member, "done")
             return
-        delay = retry_delay_s(self._policy(sub), failures + 1)
+        delay = retry_delay_s(retry_policy, failures + 1)
         if delay is not None:
             await self._result(topic, member, "retry", self._now_ms() + int(delay * 1000))
             return
@@ -202,14 +209,40 @@ class HttpDeliverer(PeriodicTask):
             await self._engine.redis.zadd(AccountKeys(topic.account).http_due,
                                           {topic.name: int(head)}, lt=True)
 
-    def _policy(self, sub: Subscription) -> Mapping[str, Any]:
-        raw = sub.attributes.get("DeliveryPolicy")
-        if not raw:
-            return DEFAULT_POLICY
-        parsed = json.loads(raw)
-        found = parsed.get("healthyRetryPolicy") or parsed.get("http", {}).get(
-            "defaultHealthyRetryPolicy") or {}
-        return cast("Mapping[str, Any]", found)
+    async def _policies(self, topic: TopicRef, sub: Subscription
+                        ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        """(healthyRetryPolicy, throttlePolicy) in effect for a subscription: its own
+        DeliveryPolicy, unless the topic's ``http`` policy sets
+        ``disableSubscriptionOverrides`` or the subscription has none."""
+        raw = await self._engine.redis.hget(TopicKeys(topic.account, topic.name).meta,
+                                            "DeliveryPolicy")
+        topic_policy = json.loads(raw).get("http", {}) if raw else {}
+        own = json.loads(sub.attributes["DeliveryPolicy"]) \
+            if sub.attributes.get("DeliveryPolicy") else None
+        if own is None or topic_policy.get("disableSubscriptionOverrides"):
+            retry = topic_policy.get("defaultHealthyRetryPolicy") or DEFAULT_POLICY
+            throttle = topic_policy.get("defaultThrottlePolicy") or {}
+        else:
+            retry = own.get("healthyRetryPolicy") or topic_policy.get(
+                "defaultHealthyRetryPolicy") or DEFAULT_POLICY
+            throttle = own.get("throttlePolicy") or topic_policy.get(
+                "defaultThrottlePolicy") or {}
+        return cast("Mapping[str, Any]", retry), cast("Mapping[str, Any]", throttle)
+
+    def _throttled(self, sub: Subscription, throttle: Mapping[str, Any]) -> float:
+        """Seconds to wait before this delivery may go out under the subscription's
+        ``maxReceivesPerSecond`` (0: now); counts it when it may."""
+        limit = throttle.get("maxReceivesPerSecond")
+        if not limit:
+            return 0.0
+        now = time.monotonic()
+        window, count = self._rates.get(sub.id, (now, 0))
+        if now - window >= 1.0:
+            window, count = now, 0
+        if count >= int(limit):
+            return 1.0 - (now - window)
+        self._rates[sub.id] = (window, count + 1)
+        return 0.0
 
     # -- requests ------------------------------------------------------------------------
 

@@ -188,3 +188,18 @@ def test_auto_confirmed_prefix_and_validation(sns: BaseClient) -> None:
 def test_retry_schedule(policy: dict[str, Any], expected: list[float | None]) -> None:
     got: Callable[[int], float | None] = lambda n: retry_delay_s(policy, n)  # noqa: E731
     assert [got(n) for n in range(1, len(expected) + 1)] == pytest.approx(expected)
+
+
+def test_throttle_policy(sns: BaseClient, endpoint: Endpoint) -> None:
+    topic = sns.create_topic(Name=unique_name("t"))["TopicArn"]
+    path = f"/{unique_name('slow')}"
+    sub = _confirmed(sns, endpoint, topic, path)
+    sns.set_subscription_attributes(
+        SubscriptionArn=sub, AttributeName="DeliveryPolicy",
+        AttributeValue=json.dumps({"throttlePolicy": {"maxReceivesPerSecond": 2}}))
+    sent = time.monotonic()
+    for i in range(6):
+        sns.publish(TopicArn=topic, Message=f"m{i}")
+    endpoint.wait_for(path, 1 + 6)
+    elapsed = time.monotonic() - sent
+    assert elapsed >= 1.5, f"6 deliveries at 2/s took {elapsed:.2f} s"
