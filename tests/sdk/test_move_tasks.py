@@ -86,7 +86,12 @@ async def test_redrive_to_destination_with_rate_and_cancel(
     [running] = await c.list_message_move_tasks(dlq)
     assert running.status == "RUNNING" and running.task_handle == handle
     assert running.max_messages_per_second == 10 and running.destination_arn == other.arn
-    await asyncio.sleep(0.3)
+
+    async def started() -> bool:
+        [t] = await c.list_message_move_tasks(dlq)
+        return t.moved > 0
+
+    await _until(started)  # (a busy machine may take a while to move the first ones)
     moved = await c.cancel_message_move_task(handle)
     assert 0 <= moved < 20
 

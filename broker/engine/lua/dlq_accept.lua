@@ -23,38 +23,59 @@ local fair = cfg[3] ~= false
 local f = fifo_keys(KEYS, 5)
 local fk = fair_keys(KEYS, 8)
 local now = now_ms(ARGV[1])
+local n = #ARGV - 6
+if n <= 0 then return {} end
+local markers = {}
+for i = 1, n do markers[i] = KEYS[11 + i] end
+local seen = redis.call('MGET', unpack(markers))
+local fresh = 0
+for i = 1, n do
+  if not seen[i] then fresh = fresh + 1 end
+end
 local out = {}
-local stored = false
+if fresh == 0 then
+  for i = 1, n do out[i] = 0 end
+  return out
+end
+local seq = redis.call('HINCRBY', meta, 'seq', fresh) - fresh
+local records, scores, touched, tlist = {}, {}, {}, {}
 local clock = nil
-for i = 7, #ARGV do
-  local marker = KEYS[5 + i]
-  if redis.call('EXISTS', marker) == 1 then
-    out[#out + 1] = 0
+for i = 1, n do
+  if seen[i] then
+    out[i] = 0
   else
-    local rec = cmsgpack.unpack(ARGV[i])
+    local rec = cmsgpack.unpack(ARGV[6 + i])
     rec[8] = ARGV[3]
     if fifo or ARGV[5] == '1' then rec[3] = now end
     if ARGV[5] == '1' then rec[4], rec[5], rec[7] = 0, 0, 0 end
     if ARGV[6] ~= '' and rec[10] then rec[11] = ARGV[6] end
-    local seq = member(redis.call('HINCRBY', meta, 'seq', 1))
-    redis.call('HSET', msgs, seq, cmsgpack.pack(rec))
-    redis.call('ZADD', avail, now, seq)
+    seq = seq + 1
+    local m = member(seq)
+    records[#records + 1] = m
+    records[#records + 1] = cmsgpack.pack(rec)
+    scores[#scores + 1] = now
+    scores[#scores + 1] = m
     local tenant = rec[10] and rec[10] ~= '' and rec[10] or nil
     if fifo and tenant then
-      redis.call('ZADD', f.groups, 0, group_member(tenant, seq))
-      refresh_group(f, avail, tenant, now)
+      redis.call('ZADD', f.groups, 0, group_member(tenant, m))
+      if not touched[tenant] then
+        touched[tenant] = true
+        tlist[#tlist + 1] = tenant
+      end
     elseif not fifo and (fair or tenant) then
       if not fair then
         fair = true
         redis.call('HSET', meta, 'x_fair', 1)
       end
       clock = clock or fair_clock(fk, meta)
-      fair_enter(fk, seq, tenant or '', clock)
+      fair_enter(fk, m, tenant or '', clock)
     end
-    redis.call('SET', marker, '1', 'PX', ARGV[4])
-    stored = true
-    out[#out + 1] = 1
+    redis.call('SET', markers[i], '1', 'PX', ARGV[4])
+    out[i] = 1
   end
 end
-if stored then wake(waiters, ARGV[2], now) end
+redis.call('HSET', msgs, unpack(records))
+redis.call('ZADD', avail, unpack(scores))
+refresh_groups(f, avail, tlist, now)   -- after the messages are in avail
+wake(waiters, ARGV[2], now)
 return out
