@@ -240,15 +240,16 @@ class MoveTasks:
                 [clock_arg(self._ctx.clock), task_id, self._ctx.engine_id,
                  min(STEP, rate or STEP), LEASE_MS])
             status = as_text(status)
-            if status == "CANCELLING":
-                await self._finish(source, task_id, "CANCELLED")
-                return
-            if status != "RUNNING":
+            if status not in ("RUNNING", "CANCELLING"):
                 return  # finished, lost to another runner, or gone
             if not items:
-                await self._finish(source, task_id, "COMPLETED")
+                await self._finish(source, task_id,
+                                   "COMPLETED" if status == "RUNNING" else "CANCELLED")
                 return
+            # A cancelled task still finishes what a dead runner left half-moved.
             failure = await self._move_step(source, keys, task_id, destination, items)
+            if failure is None:
+                return  # another runner adopted the task (and its outbox) meanwhile
             if failure:
                 await self._finish(source, task_id, "FAILED", failure)
                 return
@@ -260,9 +261,11 @@ class MoveTasks:
                         await asyncio.wait_for(self._stopping.wait(), ahead)
 
     async def _move_step(self, source: QueueRef, keys: QueueKeys, task_id: str,
-                         destination: str | None, items: Sequence[Any]) -> str:
+                         destination: str | None, items: Sequence[Any]) -> str | None:
         """Store claimed messages on their destinations and settle them; returns a
-        failure reason ('' when all moved)."""
+        failure reason ('' when all moved), or None when the task was adopted by another
+        runner before this one settled (the new owner settles them; the markers stay so
+        its retries store nothing twice)."""
         moved: list[str] = []
         back: list[str] = []
         failure = ""
@@ -294,9 +297,12 @@ class MoveTasks:
                        *keys.fifo_keys, keys.waiters, *keys.fair_keys]
         for mode, seqs in (("ack", moved), ("return", back)):
             if seqs:
-                await self._ctx.scripts.call(
+                count = await self._ctx.scripts.call(
                     "move_settle", settle_keys,
-                    [clock_arg(self._ctx.clock), task_id, mode, keys.wake_channel, *seqs])
+                    [clock_arg(self._ctx.clock), task_id, mode, keys.wake_channel,
+                     self._ctx.engine_id, *seqs])
+                if count == -1:
+                    return None
         for _, marker in markers:  # settled: the markers have done their job
             await self._ctx.redis.delete(marker)
         return failure

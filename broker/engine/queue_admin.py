@@ -203,7 +203,7 @@ class QueueAdmin:
         keys = QueueKeys(queue.account, queue.name)
         await self._ctx.scripts.call(
             "purge", [keys.meta, keys.msgs, keys.avail, keys.inflight, *keys.fifo_keys,
-                      keys.fair, keys.tenant, keys.tenant_inflight],
+                      keys.fair, keys.tenant, keys.tenant_inflight, keys.fair_vt],
             [clock_arg(self._ctx.clock), self._ctx.limits.purge_interval_ms])
 
     async def sweep(self, queue: QueueRef, limit: int = 500) -> int:

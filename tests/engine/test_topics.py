@@ -12,7 +12,8 @@ import pytest
 
 from broker import ManualClock, errors, verify_sns_message
 from broker.engine import Engine
-from broker.engine.keys import TopicKeys
+from broker.engine.keys import QueueKeys, TopicKeys
+from broker.engine.queues import SendEntry
 from broker.engine.topic_admin import TopicRef
 from broker.engine.topics import PublishEntry
 from broker.types import QueueRef
@@ -277,3 +278,20 @@ async def test_envelopes_are_signed(engine: Engine) -> None:
     assert not verify_sns_message({**envelope, "SignatureVersion": "1"}, cert)
     assert not verify_sns_message({k: v for k, v in envelope.items() if k != "Signature"},
                                   cert)
+
+
+
+async def test_store_batch_counts_a_repeated_marker_once(engine: Engine) -> None:
+    """dlq_accept (the store step of deliveries and moves) given one marker twice in
+    a batch stores the message once, as it would across two calls."""
+    src, _ = await _queue(engine, "marker-src")
+    dest, _ = await _queue(engine, "marker-dest")
+    await engine.queues.send(src, SendEntry(body="once"))
+    [record] = (await engine.redis.hgetall(QueueKeys(ACCOUNT, "marker-src").msgs)).values()
+    keys = QueueKeys(ACCOUNT, "marker-dest")
+    marker = keys.moved_marker("task:1")
+    stored = await engine.scripts.call(
+        "dlq_accept", [*keys.accept_keys, marker, marker],
+        ["", keys.wake_channel, "", 60_000, "1", "", record, record])
+    assert stored == [1, 0]
+    assert [m.body for m in await _drain(engine, dest)] == ["once"]

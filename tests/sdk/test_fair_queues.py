@@ -83,3 +83,15 @@ async def test_fair_queue_purge_and_change_visibility(client: Client) -> None:
     await q.purge()
     await q.send("after", group_id="g0")
     assert [m.body for m in await q.receive(10)] == ["after"]
+
+
+async def test_purge_resets_the_tenants_virtual_times(client: Client) -> None:
+    """A tenant that flooded the queue before a purge is not held back after it."""
+    q = await client.create_queue("fair-purge-vt")
+    await q.send_batch([message(f"a{i}", group_id="A") for i in range(10)])
+    await q.send_batch([message(f"a{i}", group_id="A") for i in range(10, 20)])
+    await q.purge()
+    await q.send_batch([message(f"b{i}", group_id="B") for i in range(5)])
+    await q.send("a-after", group_id="A")
+    got = [m.body for m in await q.receive(10)]
+    assert got == ["b0", "b1", "a-after", "b2", "b3", "b4"]  # not last: A starts afresh

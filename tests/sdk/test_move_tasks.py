@@ -13,7 +13,7 @@ from broker import Client, ManualClock, errors
 from broker.engine import Engine
 from broker.engine.keys import QueueKeys
 from broker.engine.move_tasks import LEASE_MS
-from broker.sdk.client import Queue
+from broker.sdk.client import Message, Queue
 from broker.server.housekeeping import Housekeeper
 from tests.conftest import TEST_LIMITS
 
@@ -260,3 +260,64 @@ async def test_server_housekeeping_adopts_an_abandoned_task(
         left = int((await server.admin.get_attributes(
             dlq.ref, ["ApproximateNumberOfMessages"]))["ApproximateNumberOfMessages"])
         assert in_src + left == 12 and in_src == task.moved
+
+
+async def test_cancel_finishes_a_dead_runners_outbox(redis_url: str,
+                                                     clock: ManualClock) -> None:
+    """A runner dies mid-step (claimed messages in the outbox, one already stored), then
+    the task is cancelled: the adopting runner still settles the outbox, so every message
+    ends up exactly once in the destination or the DLQ; the dead runner's late settle
+    is refused."""
+    async with Client(redis_url, clock=clock, limits=TEST_LIMITS) as c:
+        dlq = await c.create_queue("dlq8")
+        src = await c.create_queue("src8", visibility_timeout_s=10,
+                                   dead_letter_queue=(dlq, 1))
+        dest = await c.create_queue("dest8")
+        await _dead_letters(c, clock, dlq, src, [f"m{i}" for i in range(20)])
+    keys = QueueKeys(dlq.ref.account, dlq.ref.name)
+    settle_keys = [keys.meta, keys.msgs, keys.avail, keys.moving, keys.move_tasks,
+                   *keys.fifo_keys, keys.waiters, *keys.fair_keys]
+    async with Engine.from_url(redis_url, clock=clock, limits=TEST_LIMITS) as first:
+        handle = await first.moves.start(dlq.arn, dest.arn, max_messages_per_second=1)
+        await first.moves.close()  # its runner stops; the task stays RUNNING
+        task_id = (await first.redis.hget(keys.meta, "x_move_task") or b"").decode()
+        now = str(clock.now_ms())
+        status, claimed = await first.scripts.call(
+            "move_claim", [keys.meta, keys.msgs, keys.avail, keys.moving, keys.move_tasks,
+                           *keys.fifo_keys, keys.inflight, *keys.fair_keys],
+            [now, task_id, first.ctx.engine_id, 4, 1])
+        assert status == b"RUNNING" and len(claimed) == 8
+        d = QueueKeys(dest.ref.account, dest.ref.name)
+        fields = msgpack.unpackb(claimed[1], raw=True)
+        fields[0] = b"\x02" * 16
+        assert await first.scripts.call(
+            "dlq_accept",
+            [*d.accept_keys, d.moved_marker(f"{task_id}:{claimed[0].decode()}")],
+            [now, d.wake_channel, "", 3_600_000, "1", "",
+             msgpack.packb(fields, use_bin_type=False)]) == [1]
+        dead_runner = first.ctx.engine_id
+    async with Engine.from_url(redis_url, clock=clock, limits=TEST_LIMITS) as second:
+        await second.moves.cancel(handle)
+        clock.advance(LEASE_MS / 1000 + 1)
+        assert await second.moves.resume_abandoned(dlq.ref.account) == 1
+        await second.moves.wait(handle)
+        [task] = await second.moves.list(dlq.arn)
+        assert task.status == "CANCELLED" and task.moved == 4
+        assert await second.redis.hlen(keys.moving) == 0
+        # the dead runner wakes up and settles what it claimed: refused, nothing changes
+        assert await second.scripts.call(
+            "move_settle", settle_keys,
+            [str(clock.now_ms()), task_id, "return", keys.wake_channel, dead_runner,
+             claimed[0].decode()]) == -1
+    async with Client(redis_url, clock=clock, limits=TEST_LIMITS) as c:
+        moved = [m.body for m in await _drain(c.queue("dest8"))]
+        left = [m.body for m in await _drain(c.queue("dlq8"))]
+    assert len(moved) == 4
+    assert sorted(moved + left) == sorted(f"m{i}" for i in range(20))
+
+
+async def _drain(queue: Queue) -> list[Message]:
+    out: list[Message] = []
+    while got := await queue.receive(10):
+        out += got
+    return out

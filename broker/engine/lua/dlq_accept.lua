@@ -29,8 +29,12 @@ local markers = {}
 for i = 1, n do markers[i] = KEYS[11 + i] end
 local seen = redis.call('MGET', unpack(markers))
 local fresh = 0
+local first = {}   -- a marker given twice in one call counts once
 for i = 1, n do
-  if not seen[i] then fresh = fresh + 1 end
+  if not seen[i] and not first[markers[i]] then
+    first[markers[i]] = i
+    fresh = fresh + 1
+  end
 end
 local out = {}
 if fresh == 0 then
@@ -41,7 +45,7 @@ local seq = redis.call('HINCRBY', meta, 'seq', fresh) - fresh
 local records, scores, touched, tlist = {}, {}, {}, {}
 local clock = nil
 for i = 1, n do
-  if seen[i] then
+  if seen[i] or first[markers[i]] ~= i then
     out[i] = 0
   else
     local rec = cmsgpack.unpack(ARGV[6 + i])

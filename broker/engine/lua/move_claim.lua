@@ -7,8 +7,9 @@
 --       tenant, tenantin   (of the DLQ)
 -- ARGV: now_ms|'', task_id, owner, max_messages, lease_ms
 -- Returns: {status, {seq, record, ...}}: status RUNNING with the messages to move (none:
---          the queue is drained); CANCELLING / COMPLETED / ... as stored; LOST when
---          another runner owns the task; GONE when the task or the queue is gone.
+--          the queue is drained); CANCELLING with what is left in `moving` (the runner
+--          finishes those, then the task); COMPLETED / ... as stored; LOST when another
+--          runner owns the task; GONE when the task or the queue is gone.
 -- Touches: msgs, avail, inflight, moving, tasks, groups, ready, ingroup.
 local meta, msgs, avail, moving, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local f = fifo_keys(KEYS, 6)
@@ -17,14 +18,17 @@ local raw = redis.call('HGET', tasks, ARGV[2])
 if not cfg[1] or not raw then return {'GONE', {}} end
 local task = cmsgpack.unpack(raw)
 if task.owner ~= ARGV[3] then return {'LOST', {}} end
-if task.status ~= 'RUNNING' then return {task.status, {}} end
+local active = task.status == 'RUNNING' or task.status == 'CANCELLING'
+if not active then return {task.status, {}} end
 local now = now_ms(ARGV[1])
 task.lease_ms = now + tonumber(ARGV[5])
 redis.call('HSET', tasks, ARGV[2], cmsgpack.pack(task))
 local max = tonumber(ARGV[4])
+-- what a dead runner left half-moved is finished first, even by a cancelled task
 if redis.call('HLEN', moving) > 0 then
-  return {'RUNNING', redis.call('HRANDFIELD', moving, max, 'WITHVALUES')}
+  return {task.status, redis.call('HRANDFIELD', moving, max, 'WITHVALUES')}
 end
+if task.status ~= 'RUNNING' then return {task.status, {}} end
 -- In-flight messages whose visibility timeout ran out are movable again.
 release_expired(meta, avail, KEYS[9], now, f, cfg[3] and fair_keys(KEYS, 10) or nil)
 local out = {}

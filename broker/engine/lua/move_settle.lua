@@ -4,8 +4,9 @@
 -- flags: allow-oom
 -- KEYS: meta, msgs, avail, moving, tasks, groups, ready, ingroup, waiters, fair, fairvt,
 --       tenant, tenantin  (of the DLQ)
--- ARGV: now_ms|'', task_id, mode, wake_channel, then the message numbers
--- Returns: the task's count of messages moved.
+-- ARGV: now_ms|'', task_id, mode, wake_channel, owner, then the message numbers
+-- Returns: the task's count of messages moved; -1 (nothing done) when the task is gone
+--          or another runner owns it now (it adopted the task and the outbox with it).
 -- Touches: msgs, avail, moving, tasks, groups, ready; publishes wake_channel on 'return'.
 local meta, msgs, avail, moving, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local f = fifo_keys(KEYS, 6)
@@ -13,8 +14,10 @@ local now = now_ms(ARGV[1])
 local cfg = redis.call('HMGET', meta, 'FifoQueue', 'x_fair')
 local fifo = cfg[1] == 'true'
 local fk = cfg[2] and fair_keys(KEYS, 10) or nil
+local task_raw = redis.call('HGET', tasks, ARGV[2])
+if not task_raw or cmsgpack.unpack(task_raw).owner ~= ARGV[5] then return -1 end
 local done = 0
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local m = ARGV[i]
   local raw = redis.call('HGET', moving, m)
   if raw then
