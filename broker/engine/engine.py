@@ -85,6 +85,7 @@ class Engine:
         await self.scripts.load()
 
     async def close(self) -> None:
+        await self.topics.close()
         await self.moves.close()
         await self._wakeups.close()
         await self.redis.aclose()

@@ -91,12 +91,12 @@ class Matcher:
         """Against a message body; a body that is not a JSON object matches nothing."""
         try:
             parsed = json.loads(body)
-        except ValueError:
+            if not isinstance(parsed, dict):
+                return False
+            values: dict[str, list[Any]] = {}
+            _flatten(parsed, "", values)
+        except (ValueError, RecursionError):  # not JSON, or nested beyond any policy
             return False
-        if not isinstance(parsed, dict):
-            return False
-        values: dict[str, list[Any]] = {}
-        _flatten(parsed, "", values)
         return _eval(self._root, values)
 
     def matches(self, attributes: Mapping[str, Mapping[str, Any]], body: str) -> bool:
@@ -123,7 +123,7 @@ def is_empty(text: str | None) -> bool:
         return True
     try:
         return bool(json.loads(text) == {})
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -137,7 +137,10 @@ def compile_policy(text: str, scope: str = "MessageAttributes",
     if found is not None:
         return found
     try:
-        root = _compile(text, scope == "MessageBody")
+        try:
+            root = _compile(text, scope == "MessageBody")
+        except RecursionError:
+            raise _Invalid("Filter policy is too complex") from None
     except _Invalid as exc:
         raise InvalidParameter(prefix + (exc.reason if exc.bare
                                          else f"FilterPolicy: {exc.reason}")) from None
@@ -402,7 +405,7 @@ def _attribute_values(attr: Mapping[str, Any]) -> list[Any]:
     if data_type == "String.Array":
         try:
             items = json.loads(text)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return []
         return [_scalar(i) for i in items] if isinstance(items, list) else []
     data_type = str(data_type)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from broker.engine import validation
+from broker.engine import delivery_policy, validation
 from broker.errors import InvalidParameter, ParameterValueInvalid
 
 #: the largest message, in bytes (body plus message attributes)
@@ -96,7 +96,7 @@ def _bool(name: str, value: str) -> str:
 def _json_object(name: str, value: str) -> str:
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _invalid(name, "failed to parse JSON") from None
     if not isinstance(parsed, dict):
         raise _invalid(name, "must be a JSON object")
@@ -132,7 +132,9 @@ def validate_topic_attributes(attrs: Mapping[str, str], *, creating: bool,
             raise _invalid("SignatureVersion")
         elif name == "DisplayName" and len(value) > 100:
             raise _invalid("DisplayName")
-        elif name in ("DeliveryPolicy", "Policy") and value:
+        elif name == "DeliveryPolicy" and value:
+            delivery_policy.validate_topic_policy(value)
+        elif name == "Policy" and value:
             _json_object(name, value)
         out[name] = value
     if creating and fifo and out.get("FifoTopic") != "true":
@@ -186,15 +188,30 @@ def validate_subscription(fifo_topic: bool, protocol: str, endpoint: str | None,
                                                            "MessageBody"):
             raise _invalid(f"FilterPolicyScope: Invalid value [{value}]. Please use either "
                            f"MessageBody or MessageAttributes")
-        elif name in ("DeliveryPolicy", "RedrivePolicy") and value:
-            _json_object(name, value)
-            if name == "RedrivePolicy":
-                target = json.loads(value).get("deadLetterTargetArn")
-                if not isinstance(target, str) or not validation.is_valid_queue_arn(target):
-                    raise _invalid("RedrivePolicy", "deadLetterTargetArn is not a valid "
-                                                    "SQS queue ARN")
+        elif name == "DeliveryPolicy" and value:
+            delivery_policy.validate_subscription_policy(value)
+        elif name == "RedrivePolicy" and value:
+            _redrive_policy(value, fifo_topic)
         out[name] = value
     return out
+
+
+def _redrive_policy(value: str, fifo_topic: bool) -> None:
+    """A subscription's RedrivePolicy: ``{"deadLetterTargetArn": <SQS queue ARN>}``, a FIFO
+    queue for a FIFO topic and a standard queue for a standard one (the dead letters
+    are the topic's messages, which a queue of the other kind cannot take)."""
+    policy = json.loads(_json_object("RedrivePolicy", value))
+    for key in policy:
+        if key != "deadLetterTargetArn":
+            raise _invalid("RedrivePolicy", f"invalid JSON. Attribute {key} is unknown.")
+    target = policy.get("deadLetterTargetArn")
+    if not isinstance(target, str) or not validation.is_valid_queue_arn(target):
+        raise _invalid("RedrivePolicy", "deadLetterTargetArn is not a valid SQS queue ARN")
+    if target.endswith(".fifo") != fifo_topic:
+        raise _invalid("RedrivePolicy", "must use a FIFO queue as DLQ for a FIFO "
+                                        "Subscription to a FIFO Topic." if fifo_topic else
+                       "must use a standard queue as DLQ for a standard Subscription "
+                       "to a standard Topic.")
 
 
 # -- publish -----------------------------------------------------------------------------
@@ -228,7 +245,7 @@ def validate_message(message: str | None, structure: str | None,
     if structure == "json":
         try:
             bodies = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _invalid("Message Structure - JSON message body failed to parse") from None
         if not isinstance(bodies, dict) or "default" not in bodies:
             raise _invalid("Message Structure - No default entry in JSON message body")
@@ -274,7 +291,7 @@ def validate_message_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> 
         if data_type == "String.Array":
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
             if not isinstance(parsed, list):
                 raise ParameterValueInvalid(

@@ -137,6 +137,7 @@ class TopicAdmin:
         ids = await self._ctx.scripts.call("topic_delete", keys.all_data(), [])
         acct = AccountKeys(topic.account)
         await self._ctx.redis.zrem(acct.topics, topic.name)
+        await self._ctx.redis.zrem(acct.http_due, topic.name)
         if ids:
             await self._ctx.redis.zrem(acct.subscriptions,
                                        *[f"{topic.name}:{as_text(i)}" for i in ids])
@@ -305,7 +306,7 @@ class TopicAdmin:
             raise errors.InvalidParameter("Invalid parameter: AttributeName")
         checked = sns_validation.validate_subscription(topic.fifo, sub.protocol, sub.endpoint,
                                                        {k: v for k, v in attrs.items() if v})
-        if name == "FilterPolicy" and checked.get("FilterPolicy"):
+        if name in ("FilterPolicy", "FilterPolicyScope") and checked.get("FilterPolicy"):
             filter_policy.compile_policy(checked["FilterPolicy"],
                                          checked.get("FilterPolicyScope", "MessageAttributes"))
         keys = TopicKeys(topic.account, topic.name)

@@ -16,9 +16,9 @@ the others.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -29,7 +29,7 @@ import aiohttp
 import msgpack
 
 from broker import errors
-from broker.engine import Engine
+from broker.engine import Engine, delivery_policy
 from broker.engine.clock import clock_arg
 from broker.engine.keys import AccountKeys, TopicKeys
 from broker.engine.records import as_text
@@ -44,44 +44,7 @@ DEFAULT_INTERVAL_S = 0.25
 ATTEMPT_TIMEOUT_S = 15.0
 MAX_CONCURRENT = 64
 PER_ENDPOINT = 8
-#: the retry policy SNS applies to HTTP/S endpoints unless told otherwise
-DEFAULT_POLICY: Mapping[str, Any] = {
-    "minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3, "numMaxDelayRetries": 0,
-    "numNoDelayRetries": 0, "numMinDelayRetries": 0, "backoffFunction": "linear"}
 USER_AGENT = "Amazon Simple Notification Service Agent"
-
-
-def retry_delay_s(policy: Mapping[str, Any], retry: int) -> float | None:
-    """Seconds before retry number ``retry`` (1-based) under an SNS healthyRetryPolicy;
-    None when the policy allows no such retry. Phases: no-delay retries, retries at the
-    minimum delay, backoff retries (from the minimum towards the maximum by the backoff
-    function), retries at the maximum delay."""
-    p = {**DEFAULT_POLICY, **policy}
-    total = int(p["numRetries"])
-    if retry > total:
-        return None
-    lo, hi = float(p["minDelayTarget"]), float(p["maxDelayTarget"])
-    no_delay, at_min, at_max = (int(p["numNoDelayRetries"]), int(p["numMinDelayRetries"]),
-                                int(p["numMaxDelayRetries"]))
-    if retry <= no_delay:
-        return 0.0
-    if retry <= no_delay + at_min:
-        return lo
-    backoff = max(0, total - no_delay - at_min - at_max)
-    j = retry - no_delay - at_min
-    if j > backoff:
-        return hi
-    if backoff <= 1 or hi <= lo:
-        return hi if backoff == 1 else lo
-    x = (j - 1) / (backoff - 1)
-    fn = p["backoffFunction"]
-    if fn == "exponential":
-        return lo * (hi / lo) ** x if lo > 0 else hi * x
-    if fn == "geometric":
-        return lo + (hi - lo) * (1 - math.exp(-3 * x)) / (1 - math.exp(-3))
-    if fn == "arithmetic":
-        return lo + (hi - lo) * x * x
-    return lo + (hi - lo) * x  # linear
 
 
 class HttpDeliverer(PeriodicTask):
@@ -98,6 +61,9 @@ class HttpDeliverer(PeriodicTask):
         self._timeout_s = attempt_timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._attempts: set[asyncio.Task[None]] = set()
+        self._claimed: set[tuple[TopicRef, str]] = set()
+        """(topic, member) of the attempts under way: a claim that ran out while its
+        attempt waited for an endpoint slot does not start a second one."""
         self._all = asyncio.Semaphore(MAX_CONCURRENT)
         self._endpoints: dict[str, asyncio.Semaphore] = {}
         self._rates: dict[str, tuple[float, int]] = {}
@@ -129,22 +95,40 @@ class HttpDeliverer(PeriodicTask):
         return started
 
     async def _claim(self, topic: TopicRef) -> int:
+        free = MAX_CONCURRENT - len(self._attempts)
+        if free <= 0:
+            return 0  # busy: what is due waits for the next round
         keys = TopicKeys(topic.account, topic.name)
         next_due, items = await self._engine.scripts.call(
             "http_claim", [keys.httpq, keys.httpmsg, keys.httptry],
-            [clock_arg(self._engine.ctx.clock), 100, int(self._timeout_s * 1000) + 5_000])
+            [clock_arg(self._engine.ctx.clock), free, int(self._timeout_s * 1000) + 5_000])
         await self._set_due(topic, int(next_due))
+        started = 0
         for i in range(0, len(items), 3):
+            key = (topic, as_text(items[i]))
+            if key in self._claimed:
+                continue  # its attempt is still waiting for an endpoint slot here
+            self._claimed.add(key)
             task = asyncio.get_running_loop().create_task(self._attempt(
-                topic, as_text(items[i]), int(items[i + 1]), items[i + 2]))
+                topic, key[1], int(items[i + 1]), items[i + 2]))
             self._attempts.add(task)
             task.add_done_callback(self._attempts.discard)
-        return len(items) // 3
+            task.add_done_callback(functools.partial(self._release, key))
+            started += 1
+        return started
+
+    def _release(self, key: tuple[TopicRef, str], _: asyncio.Task[None]) -> None:
+        self._claimed.discard(key)
 
     async def _set_due(self, topic: TopicRef, head: int) -> None:
-        # never removed (a publish racing us could be lost): re-checked within a minute
+        due_key = AccountKeys(topic.account).http_due
+        if head < 0 and not await self._engine.topic_admin.exists(topic):
+            await self._engine.redis.zrem(due_key, topic.name)  # the topic was deleted
+            if not await self._engine.topic_admin.exists(topic):
+                return
+        # an idle topic stays listed (a publish racing us could be lost): a minute on
         due = head if head >= 0 else self._now_ms() + 60_000
-        await self._engine.redis.zadd(AccountKeys(topic.account).http_due, {topic.name: due})
+        await self._engine.redis.zadd(due_key, {topic.name: due})
 
     # -- one attempt ---------------------------------------------------------------------
 
@@ -157,8 +141,8 @@ class HttpDeliverer(PeriodicTask):
             await self._result(topic, member, "done")  # unsubscribed meanwhile
             return
         await self._engine.topics.signer.ready()
-        retry_policy, throttle = await self._policies(topic, sub)
-        wait = self._throttled(sub, throttle) if first != "confirm" else 0.0
+        policy = await self._policy(topic, sub)
+        wait = self._throttled(sub, policy.throttle) if first != "confirm" else 0.0
         if wait > 0:  # over maxReceivesPerSecond: not an attempt, just later
             await self._result(topic, member, "later", self._now_ms() + int(wait * 1000))
             return
@@ -166,18 +150,19 @@ class HttpDeliverer(PeriodicTask):
             if sub.status == "confirmed":
                 await self._result(topic, member, "done")
                 return
-            ok = await self._post(sub, *self._confirmation(topic, sub))
+            ok = await self._post(sub, *self._confirmation(topic, sub), policy.content_type)
         else:
             record = msgpack.unpackb(raw_record, raw=False) if raw_record else None
             if record is None:
                 await self._result(topic, member, "done")
                 return
-            ok = await self._post(sub, *self._notification(topic, first, record, sub))
+            ok = await self._post(sub, *self._notification(topic, first, record, sub),
+                                  policy.content_type)
         if ok:
             self.delivered += 1
             await self._result(topic, member, "done")
             return
-        delay = retry_delay_s(retry_policy, failures + 1)
+        delay = delivery_policy.retry_delay_s(policy.retry, failures + 1)
         if delay is not None:
             await self._result(topic, member, "retry", self._now_ms() + int(delay * 1000))
             return
@@ -209,25 +194,11 @@ class HttpDeliverer(PeriodicTask):
             await self._engine.redis.zadd(AccountKeys(topic.account).http_due,
                                           {topic.name: int(head)}, lt=True)
 
-    async def _policies(self, topic: TopicRef, sub: Subscription
-                        ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-        """(healthyRetryPolicy, throttlePolicy) in effect for a subscription: its own
-        DeliveryPolicy, unless the topic's ``http`` policy sets
-        ``disableSubscriptionOverrides`` or the subscription has none."""
+    async def _policy(self, topic: TopicRef, sub: Subscription) -> delivery_policy.InEffect:
         raw = await self._engine.redis.hget(TopicKeys(topic.account, topic.name).meta,
                                             "DeliveryPolicy")
-        topic_policy = json.loads(raw).get("http", {}) if raw else {}
-        own = json.loads(sub.attributes["DeliveryPolicy"]) \
-            if sub.attributes.get("DeliveryPolicy") else None
-        if own is None or topic_policy.get("disableSubscriptionOverrides"):
-            retry = topic_policy.get("defaultHealthyRetryPolicy") or DEFAULT_POLICY
-            throttle = topic_policy.get("defaultThrottlePolicy") or {}
-        else:
-            retry = own.get("healthyRetryPolicy") or topic_policy.get(
-                "defaultHealthyRetryPolicy") or DEFAULT_POLICY
-            throttle = own.get("throttlePolicy") or topic_policy.get(
-                "defaultThrottlePolicy") or {}
-        return cast("Mapping[str, Any]", retry), cast("Mapping[str, Any]", throttle)
+        return delivery_policy.effective(as_text(raw) if raw else None,
+                                         sub.attributes.get("DeliveryPolicy"))
 
     def _throttled(self, sub: Subscription, throttle: Mapping[str, Any]) -> float:
         """Seconds to wait before this delivery may go out under the subscription's
@@ -281,11 +252,12 @@ class HttpDeliverer(PeriodicTask):
         return body, {"x-amz-sns-message-type": "SubscriptionConfirmation",
                       "x-amz-sns-message-id": message_id, "x-amz-sns-topic-arn": arn}
 
-    async def _post(self, sub: Subscription, body: str, headers: dict[str, str]) -> bool:
+    async def _post(self, sub: Subscription, body: str, headers: dict[str, str],
+                    content_type: str) -> bool:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         gate = self._endpoints.setdefault(sub.endpoint, asyncio.Semaphore(PER_ENDPOINT))
-        headers = {**headers, "Content-Type": "text/plain; charset=UTF-8",
+        headers = {**headers, "Content-Type": content_type,
                    "User-Agent": USER_AGENT}
         async with gate, self._all:
             try:

@@ -4,6 +4,7 @@ FIFO topics, and recovery of a fan-out its publisher abandoned."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from broker import ManualClock, errors, verify_sns_message
 from broker.engine import Engine
-from broker.engine.keys import QueueKeys, TopicKeys
+from broker.engine.keys import AccountKeys, QueueKeys, TopicKeys
 from broker.engine.queues import SendEntry
 from broker.engine.topic_admin import TopicRef
 from broker.engine.topics import PublishEntry
@@ -295,3 +296,95 @@ async def test_store_batch_counts_a_repeated_marker_once(engine: Engine) -> None
         ["", keys.wake_channel, "", 60_000, "1", "", record, record])
     assert stored == [1, 0]
     assert [m.body for m in await _drain(engine, dest)] == ["once"]
+
+
+async def test_subscription_policies_are_checked_when_set(engine: Engine) -> None:
+    """RedrivePolicy (queue kind matches the topic's, no unknown keys), DeliveryPolicy
+    (SNS's limits), and a FilterPolicyScope change re-checks the policy it applies to;
+    a refused change leaves the subscription as it was."""
+    admin = engine.topic_admin
+    std, fifo = TopicRef(ACCOUNT, "checks"), TopicRef(ACCOUNT, "checks.fifo")
+    await admin.create_topic(std)
+    await admin.create_topic(fifo, {"FifoTopic": "true"})
+    _, q_arn = await _queue(engine, "checks-q")
+    _, fq_arn = await _queue(engine, "checks-q.fifo")
+    sub = await admin.subscribe(std, "sqs", q_arn)
+    fsub = await admin.subscribe(fifo, "sqs", fq_arn)
+    with pytest.raises(errors.InvalidParameter, match="standard queue as DLQ"):
+        await admin.set_subscription_attribute(std, sub.id, "RedrivePolicy",
+                                               json.dumps({"deadLetterTargetArn": fq_arn}))
+    with pytest.raises(errors.InvalidParameter, match="FIFO queue as DLQ"):
+        await admin.set_subscription_attribute(fifo, fsub.id, "RedrivePolicy",
+                                               json.dumps({"deadLetterTargetArn": q_arn}))
+    with pytest.raises(errors.InvalidParameter, match="Attribute maxReceiveCount is unknown"):
+        await admin.set_subscription_attribute(
+            std, sub.id, "RedrivePolicy",
+            json.dumps({"deadLetterTargetArn": q_arn, "maxReceiveCount": 3}))
+    await admin.set_subscription_attribute(std, sub.id, "RedrivePolicy",
+                                           json.dumps({"deadLetterTargetArn": q_arn}))
+    with pytest.raises(errors.InvalidParameter,
+                       match="Total policy retry time cannot be greater than 3600"):
+        await admin.set_subscription_attribute(std, sub.id, "DeliveryPolicy", json.dumps(
+            {"healthyRetryPolicy": {"minDelayTarget": 3000, "maxDelayTarget": 3000,
+                                    "numRetries": 2}}))
+    with pytest.raises(errors.InvalidParameter, match="DeliveryPolicy: http must be"):
+        await admin.set_attribute(std, "DeliveryPolicy", '{"http": 5}')
+    nested = '{"order": {"kind": ["book"]}}'
+    await admin.set_subscription_attribute(std, sub.id, "FilterPolicyScope", "MessageBody")
+    await admin.set_subscription_attribute(std, sub.id, "FilterPolicy", nested)
+    with pytest.raises(errors.InvalidParameter, match="does not support nested"):
+        await admin.set_subscription_attribute(std, sub.id, "FilterPolicyScope",
+                                               "MessageAttributes")
+    attrs = (await admin.get_subscription(std, sub.id)).attributes
+    assert attrs["FilterPolicyScope"] == "MessageBody" and attrs["FilterPolicy"] == nested
+    assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": q_arn}
+
+
+async def test_deeply_nested_json_is_refused_or_unmatched(engine: Engine) -> None:
+    """JSON nested beyond Python's recursion limit is bad input, not a server error."""
+    t = TopicRef(ACCOUNT, "deep")
+    await engine.topic_admin.create_topic(t)
+    q, q_arn = await _queue(engine, "deep-q")
+    await engine.topic_admin.subscribe(
+        t, "sqs", q_arn, {"FilterPolicyScope": "MessageBody",
+                          "FilterPolicy": '{"k": ["v"]}', "RawMessageDelivery": "true"})
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(errors.InvalidParameter, match="failed to parse"):
+        await engine.topics.publish(t, PublishEntry(message='{"default": ' + deep + "}",
+                                                    message_structure="json"))
+    await engine.topics.publish(t, PublishEntry(message='{"k": ' + deep + "}"))
+    await engine.topics.publish(t, PublishEntry(message='{"k": "v"}'))
+    assert [m.body for m in await _drain(engine, q)] == ['{"k": "v"}']
+    with pytest.raises(errors.InvalidParameter):
+        await engine.topic_admin.subscribe(
+            t, "sqs", q_arn + "x", {"FilterPolicy": '{"k": ' + deep + "}"})
+
+
+async def test_deleting_a_topic_forgets_its_http_deliveries(engine: Engine) -> None:
+    t = TopicRef(ACCOUNT, "http-gone")
+    await engine.topic_admin.create_topic(t)
+    await engine.topic_admin.subscribe(t, "http", "http://127.0.0.1:9/hook")
+    due = AccountKeys(ACCOUNT).http_due
+    assert await engine.redis.zscore(due, "http-gone") is not None  # its confirmation
+    await engine.topic_admin.delete_topic(t)
+    assert await engine.redis.zscore(due, "http-gone") is None
+
+
+async def test_fifo_topic_keeps_sequence_order_under_concurrent_publishes(
+        engine: Engine) -> None:
+    """Concurrent publishes to a FIFO topic are grouped and delivered in batches; its
+    FIFO queue still receives each group's messages in sequence-number order."""
+    t = TopicRef(ACCOUNT, "orders-many.fifo")
+    await engine.topic_admin.create_topic(t, {"FifoTopic": "true",
+                                              "ContentBasedDeduplication": "true"})
+    fq, fq_arn = await _queue(engine, "orders-many.fifo")
+    await engine.topic_admin.subscribe(t, "sqs", fq_arn, {"RawMessageDelivery": "true"})
+    results = await asyncio.gather(*(
+        engine.topics.publish(t, PublishEntry(f"m{i}", group_id=f"g{i % 2}"))
+        for i in range(150)))
+    seq = {f"m{i}": int(r.sequence_number or 0) for i, r in enumerate(results)}
+    got = [m.body for m in await _drain(engine, fq)]
+    assert sorted(got) == sorted(seq)
+    for group in ("0", "1"):
+        mine = [b for b in got if int(b[1:]) % 2 == int(group)]
+        assert mine == sorted(mine, key=seq.__getitem__)

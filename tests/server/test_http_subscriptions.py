@@ -18,8 +18,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from broker import verify_sns_message
+from broker.engine.delivery_policy import retry_delay_s
 from broker.server.app import BrokerServer
-from broker.server.http_delivery import retry_delay_s
 from tests.broker_servers import serving_in_thread
 from tests.conftest import TEST_LIMITS
 from tests.server.helpers import REGION, sqs_client, unique_name
@@ -132,6 +132,24 @@ def test_confirmation_and_notifications(sns: BaseClient, endpoint: Endpoint) -> 
         assert verify_sns_message(note, resp.read())
     raw_headers, raw_body = endpoint.wait_for(raw_path, 2)[1]
     assert raw_body == "hello http" and raw_headers["x-amz-sns-rawdelivery"] == "true"
+    assert headers["Content-Type"] == "text/plain; charset=UTF-8"
+
+
+def test_request_policy_sets_the_content_type(sns: BaseClient, endpoint: Endpoint) -> None:
+    topic = sns.create_topic(Name=unique_name("t"))["TopicArn"]
+    path = f"/{unique_name('ct')}"
+    sub = _confirmed(sns, endpoint, topic, path)
+    sns.set_subscription_attributes(
+        SubscriptionArn=sub, AttributeName="DeliveryPolicy",
+        AttributeValue=json.dumps({"requestPolicy": {"headerContentType": "application/json"}}))
+    sns.publish(TopicArn=topic, Message="typed")
+    headers, _ = endpoint.wait_for(path, 2)[1]
+    assert headers["Content-Type"] == "application/json"
+    with pytest.raises(sns.exceptions.InvalidParameterException,
+                       match="DeliveryPolicy: throttlePolicy: maxReceivesPerSecond"):
+        sns.set_subscription_attributes(
+            SubscriptionArn=sub, AttributeName="DeliveryPolicy",
+            AttributeValue='{"throttlePolicy": {"maxReceivesPerSecond": -1}}')
 
 
 def test_retries_then_dead_letter_queue(sns: BaseClient, sqs: BaseClient,
