@@ -34,6 +34,10 @@ them; ``from_code()`` turns a wire error back into the same class.
     │   │   IncompleteSignature, RequestExpired, AccessDenied
     │   ├── RequestTimeout
     │   ├── ThrottlingException
+    │   ├── Kinesis: InvalidArgumentException, ResourceInUseException,
+    │   │   LimitExceededException, ExpiredIteratorException, ValidationException,
+    │   │   ProvisionedThroughputExceededException (retriable), and
+    │   │   ResourceNotFoundException above
     │   └── SNS: InvalidParameter, ParameterValueInvalid, NotFound, AuthorizationError,
     │       FilterPolicyLimitExceeded, SubscriptionLimitExceeded, TopicLimitExceeded,
     │       TagLimitExceeded, ResourceNotFound
@@ -46,6 +50,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ValidationException",
+    "ResourceInUseException",
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "InvalidArgumentException",
+    "ExpiredIteratorException",
     "AccessDenied",
     "AuthorizationError",
     "BatchEntryIdsNotDistinct",
@@ -365,6 +375,31 @@ def _all_subclasses(cls: type[BrokerError]) -> list[type[BrokerError]]:
         out.append(sub)
         out.extend(_all_subclasses(sub))
     return out
+
+
+class InvalidArgumentException(ClientError):
+    code = "InvalidArgumentException"
+
+
+class ResourceInUseException(ClientError):
+    code = "ResourceInUseException"
+
+
+class LimitExceededException(ClientError):
+    code = "LimitExceededException"
+
+
+class ExpiredIteratorException(ClientError):
+    code = "ExpiredIteratorException"
+
+
+class ValidationException(ClientError):
+    code = "ValidationException"
+
+
+class ProvisionedThroughputExceededException(ClientError):
+    code = "ProvisionedThroughputExceededException"
+    retriable = True
 
 
 def from_code(code: str, message: str = "") -> BrokerError:

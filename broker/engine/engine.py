@@ -18,6 +18,8 @@ from broker.engine.queue_admin import QueueAdmin
 from broker.engine.queues import Queues
 from broker.engine.scripts import AnyRedis, Scripts
 from broker.engine.settings import Identity, Limits
+from broker.engine.stream_admin import StreamAdmin
+from broker.engine.streams import Streams
 from broker.engine.topic_admin import TopicAdmin
 from broker.engine.topics import Topics
 from broker.engine.wakeups import Wakeups
@@ -71,6 +73,10 @@ class Engine:
         """SNS topics and subscriptions."""
         self.topics = Topics(self.ctx, self.topic_admin)
         """SNS publishing and fan-out."""
+        self.stream_admin = StreamAdmin(self.ctx)
+        """Kinesis streams and their shards."""
+        self.streams = Streams(self.ctx, self.stream_admin)
+        """Kinesis records: put, iterators, get."""
 
     @classmethod
     def from_url(

@@ -73,6 +73,21 @@ every queue script runs unchanged on a cluster)::
     rc:{q:<account>:<name>}:mv:t:<message id>:<subscription id>
                                       string delivery marker of a topic message in a queue
     rc:wake:<account>:<name>          pubsub channel: "a message became visible"
+
+    rc:{a:<account>}:streams          zset   stream names, score 0 (lexicographic listing)
+    rc:{s:<account>:<name>}:meta      hash   stream settings and state: ``arn``, ``status``
+                                             (CREATING, ACTIVE, DELETING), ``mode``,
+                                             ``retention_h``, ``created_ms``, ``epoch``
+                                             (random per incarnation of the name),
+                                             ``next_shard`` (index of the next shard id)
+    rc:{s:<account>:<name>}:shards    hash   shard id -> msgpack map (start/end hash key,
+                                             parents, starting/ending sequence number)
+    rc:{s:<account>:<name>}:tags      hash   tag key -> value
+    rc:{k:<account>:<name>:<shard>}:data  stream  the shard's records: fields d (data),
+                                             k (partition key); ID = arrival ms-seq
+    rc:{k:<account>:<name>:<shard>}:state hash  ``epoch`` (the stream's), ``closed``
+                                             (ending entry ID once closed)
+    rc:kinesis:secret                 string HMAC key of shard iterators (made on first use)
 """
 
 from __future__ import annotations
@@ -252,6 +267,64 @@ class AccountKeys:
     @property
     def http_due(self) -> str:
         return f"{PREFIX}:{{a:{self.account}}}:httpdue"
+
+    @property
+    def streams(self) -> str:
+        return f"{PREFIX}:{{a:{self.account}}}:streams"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKeys:
+    """The keys of one stream's metadata; all share the stream's hash tag. Each shard's
+    records live in slots of their own (``ShardKeys``)."""
+
+    account: str
+    name: str
+
+    @property
+    def tag(self) -> str:
+        return f"{PREFIX}:{{s:{self.account}:{self.name}}}"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.tag}:meta"
+
+    @property
+    def shards(self) -> str:
+        return f"{self.tag}:shards"
+
+    @property
+    def tags(self) -> str:
+        return f"{self.tag}:tags"
+
+    def shard(self, shard_id: str) -> ShardKeys:
+        return ShardKeys(self.account, self.name, shard_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardKeys:
+    """One shard of a stream: its records (a Redis Stream) and its state, in a slot of
+    their own."""
+
+    account: str
+    stream: str
+    shard_id: str
+
+    @property
+    def tag(self) -> str:
+        return f"{PREFIX}:{{k:{self.account}:{self.stream}:{self.shard_id}}}"
+
+    @property
+    def data(self) -> str:
+        return f"{self.tag}:data"
+
+    @property
+    def state(self) -> str:
+        return f"{self.tag}:state"
+
+
+#: the HMAC key that makes shard iterators tamper-proof
+ITERATOR_SECRET = f"{PREFIX}:kinesis:secret"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,12 @@ class Limits:
     """How long a FIFO queue remembers a ReceiveRequestAttemptId."""
     dlq_move_marker_ttl_ms: int = 900_000
     """How long a dead-letter move is remembered, so a retried move is not duplicated."""
+    max_shards_per_account: int = 20_000
+    """Open shards one account may hold across its streams (LimitExceededException)."""
+    max_on_demand_streams: int = 50
+    """On-demand streams one account may hold (LimitExceededException)."""
+    max_tags_per_stream: int = 50
+    """Tags on one stream."""
 
 
 @dataclass(frozen=True, slots=True)

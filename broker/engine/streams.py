@@ -1,0 +1,248 @@
+"""Kinesis records: PutRecord(s), GetShardIterator, GetRecords.
+
+Each shard is a Redis Stream in a slot of its own, with a small state hash beside it
+(the stream incarnation it belongs to, and whether a reshard closed it). A put routes
+each record by its hash key to an open shard of the cached shard map and appends the
+shard's records in one call per shard; a shard that turns out closed or gone makes the
+engine re-read the map and route again, so a write racing a reshard or a delete never
+lands in a closed shard and is never lost. Reads go from an iterator's position, never
+older than the stream's retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from broker import errors
+from broker.engine.clock import clock_arg
+from broker.engine.context import Context
+from broker.engine.keys import StreamKeys
+from broker.engine.records import as_text
+from broker.engine.stream_admin import ShardMap, StreamAdmin, StreamRef, validation_error
+from broker.engine.stream_iterators import IteratorCodec, Position
+from broker.engine.stream_routing import (
+    entry_id,
+    entry_ms,
+    hash_key,
+    parse_hash_key,
+    sequence_number,
+)
+from broker.engine.stream_types import GetRecordsResult, PutResult, Record
+
+MAX_RECORD_BYTES = 1_048_576
+MAX_PUT_RECORDS = 500
+MAX_PUT_BYTES = 10 * 1_048_576
+MAX_GET_LIMIT = 10_000
+ITERATOR_TYPES = ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST",
+                  "AT_TIMESTAMP")
+#: how many times a put re-reads the shard map after meeting a closed shard
+_REROUTES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PutEntry:
+    data: bytes
+    partition_key: str
+    explicit_hash_key: str | None = None
+
+
+class Streams:
+    def __init__(self, ctx: Context, admin: StreamAdmin) -> None:
+        self._ctx = ctx
+        self._admin = admin
+        self._iterators = IteratorCodec(ctx.redis)
+
+    # -- put -----------------------------------------------------------------------------
+
+    async def put_record(self, ref: StreamRef, entry: PutEntry,
+                         sequence_for_ordering: str | None = None) -> PutResult:
+        """PutRecord. ``SequenceNumberForOrdering`` is checked and needs nothing more:
+        a shard's sequence numbers always grow in the order its puts arrive."""
+        if sequence_for_ordering is not None and entry_id(sequence_for_ordering) is None \
+                and not sequence_for_ordering.isdigit():
+            raise errors.InvalidArgumentException(
+                f"SequenceNumberForOrdering {sequence_for_ordering} is not a sequence "
+                f"number.")
+        _check_entry(entry, "")
+        [result] = await self._put(ref, [entry])
+        return result
+
+    async def put_records(self, ref: StreamRef, entries: Sequence[PutEntry]
+                          ) -> tuple[list[PutResult], int]:
+        """PutRecords: per-record results in request order, and how many failed."""
+        if not entries:
+            raise validation_error("[]", "records", "Member must have length greater than "
+                                                    "or equal to 1")
+        if len(entries) > MAX_PUT_RECORDS:
+            raise validation_error(f"{len(entries)} records", "records",
+                                   f"Member must have length less than or equal to "
+                                   f"{MAX_PUT_RECORDS}")
+        for i, e in enumerate(entries, 1):
+            _check_entry(e, f"records.{i}.member.")
+        total = sum(len(e.data) + len(e.partition_key.encode()) for e in entries)
+        if total > MAX_PUT_BYTES:
+            raise errors.InvalidArgumentException(
+                f"Records size exceeds {MAX_PUT_BYTES // 1_048_576} MB limit")
+        results = await self._put(ref, entries)
+        return results, sum(1 for r in results if r.error_code)
+
+    async def _put(self, ref: StreamRef, entries: Sequence[PutEntry]) -> list[PutResult]:
+        hashes = [(parse_hash_key(e.explicit_hash_key) or 0)
+                  if e.explicit_hash_key is not None else hash_key(e.partition_key)
+                  for e in entries]
+        results: list[PutResult | None] = [None] * len(entries)
+        todo = list(range(len(entries)))
+        smap = await self._admin.shard_map(ref)
+        for attempt in range(_REROUTES + 1):
+            by_shard: dict[str, list[int]] = {}
+            for i in todo:
+                by_shard.setdefault(smap.route(hashes[i]).shard_id, []).append(i)
+            replies = await asyncio.gather(*(
+                self._append(ref, smap, sid, [entries[i] for i in idx])
+                for sid, idx in by_shard.items()))
+            todo = []
+            stale = False
+            for (sid, idx), reply in zip(by_shard.items(), replies, strict=True):
+                if reply is None:
+                    todo += idx
+                    stale = True
+                    continue
+                for i, eid in zip(idx, reply, strict=True):
+                    results[i] = PutResult(sid, sequence_number(eid))
+            if not todo:
+                break
+            if attempt == _REROUTES:
+                raise errors.ServiceUnavailable(
+                    "The stream was resharded repeatedly during the put; try again.")
+            if stale:
+                smap = await self._admin.shard_map(ref, refresh=True)
+            todo.sort()
+        return [r for r in results if r is not None]
+
+    async def _append(self, ref: StreamRef, smap: ShardMap, sid: str,
+                      entries: Sequence[PutEntry]) -> list[str] | None:
+        """Append to one shard; None when the shard is closed or not this stream's."""
+        shard = StreamKeys(ref.account, ref.name).shard(sid)
+        args: list[Any] = [clock_arg(self._ctx.clock), smap.epoch, smap.retention_ms]
+        for e in entries:
+            args += [e.data, e.partition_key]
+        reply = await self._ctx.scripts.call("stream_put", [shard.data, shard.state], args)
+        if reply[0] != b"OK":
+            return None
+        return [as_text(r) for r in reply[1:]]
+
+    # -- iterators -----------------------------------------------------------------------
+
+    async def get_shard_iterator(self, ref: StreamRef, shard_id: str, iterator_type: str,
+                                 starting_sequence_number: str | None = None,
+                                 timestamp: dt.datetime | float | None = None) -> str:
+        """GetShardIterator."""
+        if iterator_type not in ITERATOR_TYPES:
+            raise validation_error(iterator_type, "shardIteratorType",
+                                   "Member must satisfy enum value set: [" +
+                                   ", ".join(ITERATOR_TYPES) + "]")
+        smap = await self._admin.shard_map(ref)
+        if smap.shard(shard_id) is None:
+            smap = await self._admin.shard_map(ref, refresh=True)
+            if smap.shard(shard_id) is None:
+                raise errors.ResourceNotFoundException(
+                    f"Shard {shard_id} in stream {ref.name} under account {ref.account} "
+                    f"does not exist")
+        now = await self._admin.now_ms()
+        mode, position = "after", "0-0"
+        if iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+            if starting_sequence_number is None:
+                raise errors.InvalidArgumentException(
+                    f"StartingSequenceNumber must be specified for ShardIteratorType "
+                    f"{iterator_type}.")
+            found = entry_id(starting_sequence_number)
+            if found is None:
+                raise errors.InvalidArgumentException(
+                    f"StartingSequenceNumber {starting_sequence_number} used in "
+                    f"GetShardIterator on shard {shard_id} in stream {ref.name} under "
+                    f"account {ref.account} is invalid.")
+            position = found
+            mode = "at" if iterator_type == "AT_SEQUENCE_NUMBER" else "after"
+        elif iterator_type == "AT_TIMESTAMP":
+            if timestamp is None:
+                raise errors.InvalidArgumentException(
+                    "Timestamp must be specified for ShardIteratorType AT_TIMESTAMP.")
+            ms = int((timestamp.timestamp() if isinstance(timestamp, dt.datetime)
+                      else float(timestamp)) * 1000)
+            mode, position = "at", f"{max(ms, 0)}-0"
+        elif iterator_type == "LATEST":
+            shard = StreamKeys(ref.account, ref.name).shard(shard_id)
+            last = cast("list[tuple[bytes, Any]]",
+                        await self._ctx.redis.xrevrange(shard.data, "+", "-", count=1))
+            position = as_text(last[0][0]) if last else "0-0"
+        return await self._iterators.issue(Position(
+            ref.account, ref.name, shard_id, smap.epoch, position, mode, now))
+
+    # -- get records ---------------------------------------------------------------------
+
+    async def get_records(self, iterator: str, limit: int | None = None
+                          ) -> GetRecordsResult:
+        """GetRecords: up to ``limit`` (10,000) records from the iterator's position."""
+        if limit is not None and not 1 <= limit <= MAX_GET_LIMIT:
+            raise validation_error(limit, "limit", f"Member must have value between 1 and "
+                                                   f"{MAX_GET_LIMIT}")
+        if not isinstance(iterator, str) or not iterator:
+            raise validation_error(iterator, "shardIterator",
+                                   "Member must have length greater than or equal to 1")
+        pos = await self._iterators.read(iterator, await self._admin.now_ms())
+        ref = StreamRef(pos.account, pos.stream)
+        smap = await self._admin.shard_map(ref)
+        if smap.epoch != pos.epoch:
+            smap = await self._admin.shard_map(ref, refresh=True)
+            if smap.epoch != pos.epoch:
+                raise self._admin.not_found(ref)
+        shard = StreamKeys(ref.account, ref.name).shard(pos.shard_id)
+        reply = await self._ctx.scripts.call(
+            "stream_get", [shard.data, shard.state],
+            [clock_arg(self._ctx.clock), pos.epoch, smap.retention_ms, pos.entry_id,
+             pos.mode, limit or MAX_GET_LIMIT])
+        if reply[0] == b"GONE":
+            raise self._admin.not_found(ref)
+        now, closed, last = int(reply[0]), as_text(reply[1]), as_text(reply[2])
+        records = [_record(e) for e in reply[3]]
+        if records:
+            read_to = entry_id(records[-1].sequence_number) or pos.entry_id
+            next_pos = Position(pos.account, pos.stream, pos.shard_id, pos.epoch, read_to,
+                                "after", now)
+            behind = 0 if read_to == last else max(0, now - records[-1].arrival_ms)
+        else:  # nothing after the position: caught up
+            next_pos = Position(pos.account, pos.stream, pos.shard_id, pos.epoch,
+                                pos.entry_id, pos.mode, now)
+            behind = 0
+        if closed and not records:  # the end of a closed shard: its children are next
+            children = [s for s in smap.shards if pos.shard_id in (s.parent,
+                                                                   s.adjacent_parent)]
+            return GetRecordsResult(records, None, 0, children)
+        return GetRecordsResult(records, await self._iterators.issue(next_pos), behind)
+
+
+def _check_entry(e: PutEntry, member: str) -> None:
+    if not isinstance(e.partition_key, str) or not 1 <= len(e.partition_key) <= 256:
+        raise validation_error(e.partition_key, f"{member}partitionKey",
+                               "Member must have length between 1 and 256")
+    if len(e.data) + len(e.partition_key.encode()) > MAX_RECORD_BYTES:
+        raise validation_error("java.nio.HeapByteBuffer", f"{member}data",
+                               f"Member must have length less than or equal to "
+                               f"{MAX_RECORD_BYTES}")
+    if e.explicit_hash_key is not None and parse_hash_key(e.explicit_hash_key) is None:
+        raise errors.InvalidArgumentException(
+            f"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
+            f"[0, 340282366920938463463374607431768211455]. Specified value was "
+            f"{e.explicit_hash_key}")
+
+
+def _record(entry: Any) -> Record:
+    eid = as_text(entry[0])
+    fields = entry[1]
+    values = {as_text(fields[i]): fields[i + 1] for i in range(0, len(fields), 2)}
+    return Record(sequence_number(eid), as_text(values.get("k", b"")),
+                  bytes(values.get("d", b"")), entry_ms(eid))
