@@ -424,3 +424,10 @@ def _read_token(token: str, kind: str) -> str:
     if got_kind != kind or not isinstance(value, str):
         raise errors.InvalidArgumentException(f"Invalid NextToken: {token}")
     return value
+
+
+def stream_in_token(token: str) -> StreamRef:
+    """The stream a ListShards NextToken was made for."""
+    stream, _, _ = _read_token(token, "shards").partition("\0")
+    account, _, name = stream.partition("/")
+    return StreamRef(account, name)

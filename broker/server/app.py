@@ -34,6 +34,7 @@ from broker.server.gateway import Gateway, Service
 from broker.server.housekeeping import Housekeeper
 from broker.server.http11 import HttpServer, Request
 from broker.server.http_delivery import HttpDeliverer
+from broker.server.kinesis import KinesisActions
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier
 from broker.server.sns import SnsActions
@@ -68,6 +69,15 @@ def sns_service(actions: SnsActions, session: botocore.session.Session) -> Servi
     )
 
 
+def kinesis_service(actions: KinesisActions, session: botocore.session.Session) -> Service:
+    return Service(
+        name="kinesis",
+        codec=ServiceCodec(session.get_service_model("kinesis")),
+        call=actions.handle,
+        classic_codes=False,
+    )
+
+
 class BrokerServer:
     """Serves one engine over HTTP; ``async with`` starts and stops it."""
 
@@ -92,8 +102,10 @@ class BrokerServer:
         self.access_log = AccessLog()
         self.sqs = SqsActions(engine)
         self.sns = SnsActions(engine)
+        self.kinesis = KinesisActions(engine)
         self.gateway = Gateway(
-            [sqs_service(self.sqs, session), sns_service(self.sns, session)],
+            [sqs_service(self.sqs, session), sns_service(self.sns, session),
+             kinesis_service(self.kinesis, session)],
             default_account=settings.account_id,
             verifier=Verifier(self.credentials) if self.credentials else None,
             metrics=self.metrics,
