@@ -9,6 +9,7 @@ from broker.engine.queues import SendEntry
 from broker.engine.settings import Limits
 from broker.engine.sns_signing import verify as verify_sns_message
 from broker.sdk import Client, Message, Queue, message
+from broker.sdk.stream import Stream, record
 from broker.sdk.topic import Topic, publication
 from broker.types import (
     BatchResult,
@@ -20,6 +21,8 @@ from broker.types import (
 )
 
 __all__ = [
+    "Stream",
+    "record",
     "BatchResult",
     "BatchResultError",
     "BatchSendResult",

@@ -11,9 +11,12 @@ from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Clock, Engine, Identity, Limits, SendEntry
+from broker.engine.stream_admin import StreamRef
+from broker.engine.stream_types import StreamInfo
 from broker.engine.topic_admin import TopicRef
 from broker.sdk.callable_subscriber import CallableSubscriber
 from broker.sdk.http_transport import HttpTransport
+from broker.sdk.stream import Stream
 from broker.sdk.topic import Topic
 from broker.sdk.transport import EngineTransport, Transport
 from broker.types import (
@@ -424,6 +427,32 @@ class Client:
             parts = name_or_arn.split(":")
             return TopicRef(parts[4], parts[5])
         return TopicRef(self._transport.account_id, name_or_arn)
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def stream(self, name_or_arn: str) -> Stream:
+        """A handle on an existing stream, by name or ARN (nothing is checked)."""
+        name = name_or_arn.rpartition("stream/")[2] if name_or_arn.startswith("arn:") \
+            else name_or_arn
+        account = name_or_arn.split(":")[4] if name_or_arn.startswith("arn:") \
+            else self._transport.account_id
+        return Stream(self._transport, StreamRef(account, name),
+                      f"arn:aws:kinesis:{self._identity.region}:{account}:stream/{name}")
+
+    async def create_stream(self, name: str, shard_count: int | None = None, *,
+                            on_demand: bool = False,
+                            tags: Mapping[str, str] | None = None) -> Stream:
+        """CreateStream: ``shard_count`` shards (1 unless given; on demand: 4) splitting
+        the hash-key space evenly."""
+        await self._transport.create_stream(
+            StreamRef(self._transport.account_id, name),
+            shard_count if shard_count is not None or on_demand else 1,
+            "ON_DEMAND" if on_demand else "PROVISIONED", tags or {})
+        return self.stream(name)
+
+    async def list_streams(self) -> list[StreamInfo]:
+        """ListStreams, following every page."""
+        return await self._transport.list_streams()
 
     async def list_queues(self, prefix: str = "") -> list[Queue]:
         """ListQueues, following every page."""

@@ -8,6 +8,8 @@ as the same ``broker.errors`` classes the in-process engine raises.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime as dt
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -20,6 +22,9 @@ import aiohttp
 from broker import errors
 from broker.engine.queues import SendEntry
 from broker.engine.settings import DEFAULT_ACCOUNT_ID
+from broker.engine.stream_admin import StreamRef
+from broker.engine.stream_types import GetRecordsResult, PutResult, Shard, StreamInfo
+from broker.engine.streams import PutEntry
 from broker.engine.topic_admin import TopicRef
 from broker.engine.topics import BatchPublishResult, PublishEntry, PublishResult
 from broker.sdk import sns_query
@@ -38,6 +43,8 @@ from broker.types import (
 #: the longest long poll (20 s) plus room for the network
 REQUEST_TIMEOUT_S = 30.0
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+KINESIS_CONTENT_TYPE = "application/x-amz-json-1.1"
+KINESIS_TARGET = "Kinesis_20131202"
 
 
 def _encode_attributes(attrs: MessageAttributes) -> dict[str, Any]:
@@ -106,6 +113,8 @@ class HttpTransport:
                         if access_key_id and secret_access_key else None)
         self._sns_signer = (Signer(access_key_id, secret_access_key, region, "sns")
                             if access_key_id and secret_access_key else None)
+        self._kinesis_signer = (Signer(access_key_id, secret_access_key, region, "kinesis")
+                                if access_key_id and secret_access_key else None)
         self._region = region
         self._session: aiohttp.ClientSession | None = None
 
@@ -121,13 +130,17 @@ class HttpTransport:
             await self._session.close()
             self._session = None
 
-    async def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    async def _call(self, operation: str, params: Mapping[str, Any], *,
+                    target: str = "AmazonSQS", content_type: str = JSON_CONTENT_TYPE,
+                    signer: Signer | None | bool = True) -> dict[str, Any]:
+        """One JSON-protocol call (SQS unless told otherwise; ``signer=True``: SQS's)."""
         if self._session is None:
             raise RuntimeError("HttpTransport used outside 'async with Client(...)'")
         body = json.dumps(params).encode()
-        headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{operation}"}
-        if self._signer is not None:
-            headers.update(self._signer.headers("POST", self._endpoint + "/", headers, body))
+        headers = {"Content-Type": content_type, "X-Amz-Target": f"{target}.{operation}"}
+        sign = self._signer if signer is True else signer or None
+        if sign is not None:
+            headers.update(sign.headers("POST", self._endpoint + "/", headers, body))
         try:
             # (a BytesIO, not bytes: aiohttp warns about large raw bodies)
             async with self._session.post(self._endpoint + "/", data=io.BytesIO(body),
@@ -426,3 +439,97 @@ class HttpTransport:
                 sns_query.text(m, "Message") or "",
                 (sns_query.text(m, "SenderFault") or "true") == "true"))
         return out
+
+    # -- streams (Kinesis, awsJson1_1) ---------------------------------------------------
+
+    async def _kinesis(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._call(operation, params, target=KINESIS_TARGET,
+                                content_type=KINESIS_CONTENT_TYPE,
+                                signer=self._kinesis_signer)
+
+    @staticmethod
+    def _stream(stream: StreamRef) -> dict[str, str]:
+        return {"StreamName": stream.name}
+
+    async def create_stream(self, stream: StreamRef, shard_count: int | None, mode: str,
+                            tags: Mapping[str, str]) -> None:
+        params: dict[str, Any] = {**self._stream(stream),
+                                  "StreamModeDetails": {"StreamMode": mode}}
+        if shard_count is not None:
+            params["ShardCount"] = shard_count
+        if tags:
+            params["Tags"] = dict(tags)
+        await self._kinesis("CreateStream", params)
+
+    async def delete_stream(self, stream: StreamRef) -> None:
+        await self._kinesis("DeleteStream", self._stream(stream))
+
+    async def list_streams(self) -> list[StreamInfo]:
+        out: list[StreamInfo] = []
+        params: dict[str, Any] = {}
+        while True:
+            page = await self._kinesis("ListStreams", params)
+            for s in page.get("StreamSummaries") or []:
+                out.append(StreamInfo.from_summary_wire(
+                    {"RetentionPeriodHours": 0, **s}))
+            if not page.get("NextToken"):
+                return out
+            params = {"NextToken": page["NextToken"]}
+
+    async def describe_stream(self, stream: StreamRef) -> StreamInfo:
+        summary = await self._kinesis("DescribeStreamSummary", self._stream(stream))
+        info = StreamInfo.from_summary_wire(summary["StreamDescriptionSummary"])
+        shards: list[Shard] = []
+        params: dict[str, Any] = {**self._stream(stream), "MaxResults": 10_000}
+        while True:
+            page = await self._kinesis("ListShards", params)
+            shards += [Shard.from_wire(s) for s in page.get("Shards") or []]
+            if not page.get("NextToken"):
+                return dataclasses.replace(info, shards=shards)
+            params = {"NextToken": page["NextToken"], "MaxResults": 10_000}
+
+    async def set_stream_retention(self, stream: StreamRef, hours: int,
+                                   increase: bool) -> None:
+        await self._kinesis("IncreaseStreamRetentionPeriod" if increase
+                            else "DecreaseStreamRetentionPeriod",
+                            {**self._stream(stream), "RetentionPeriodHours": hours})
+
+    @staticmethod
+    def _record(e: PutEntry) -> dict[str, Any]:
+        out = {"Data": base64.b64encode(e.data).decode(), "PartitionKey": e.partition_key}
+        if e.explicit_hash_key is not None:
+            out["ExplicitHashKey"] = e.explicit_hash_key
+        return out
+
+    async def put_record(self, stream: StreamRef, entry: PutEntry,
+                         sequence_for_ordering: str | None) -> PutResult:
+        params = {**self._stream(stream), **self._record(entry)}
+        if sequence_for_ordering is not None:
+            params["SequenceNumberForOrdering"] = sequence_for_ordering
+        return PutResult.from_wire(await self._kinesis("PutRecord", params))
+
+    async def put_records(self, stream: StreamRef,
+                          entries: Sequence[PutEntry]) -> list[PutResult]:
+        reply = await self._kinesis("PutRecords", {
+            **self._stream(stream), "Records": [self._record(e) for e in entries]})
+        return [PutResult.from_wire(r) for r in reply["Records"]]
+
+    async def shard_iterator(self, stream: StreamRef, shard_id: str, iterator_type: str,
+                             sequence_number: str | None,
+                             timestamp: dt.datetime | None) -> str:
+        params: dict[str, Any] = {**self._stream(stream), "ShardId": shard_id,
+                                  "ShardIteratorType": iterator_type}
+        if sequence_number is not None:
+            params["StartingSequenceNumber"] = sequence_number
+        if timestamp is not None:
+            params["Timestamp"] = timestamp.timestamp()
+        return str((await self._kinesis("GetShardIterator", params))["ShardIterator"])
+
+    async def get_records(self, iterator: str, limit: int | None) -> GetRecordsResult:
+        params: dict[str, Any] = {"ShardIterator": iterator}
+        if limit is not None:
+            params["Limit"] = limit
+        reply = await self._kinesis("GetRecords", params)
+        for r in reply.get("Records") or []:
+            r["Data"] = base64.b64decode(r["Data"])
+        return GetRecordsResult.from_wire(reply)

@@ -8,10 +8,15 @@ runs over each.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from broker.engine import Engine, SendEntry
+from broker.engine.stream_admin import StreamRef
+from broker.engine.stream_types import GetRecordsResult, PutResult, StreamInfo
+from broker.engine.streams import PutEntry
 from broker.engine.topic_admin import TopicRef
 from broker.engine.topics import BatchPublishResult, PublishEntry, PublishResult
 from broker.types import (
@@ -74,6 +79,21 @@ class Transport(Protocol):
     async def publish(self, topic: TopicRef, entry: PublishEntry) -> PublishResult: ...
     async def publish_batch(self, topic: TopicRef,
                             entries: Sequence[PublishEntry]) -> BatchPublishResult: ...
+    async def create_stream(self, stream: StreamRef, shard_count: int | None, mode: str,
+                            tags: Mapping[str, str]) -> None: ...
+    async def delete_stream(self, stream: StreamRef) -> None: ...
+    async def list_streams(self) -> list[StreamInfo]: ...
+    async def describe_stream(self, stream: StreamRef) -> StreamInfo: ...
+    async def set_stream_retention(self, stream: StreamRef, hours: int,
+                                   increase: bool) -> None: ...
+    async def put_record(self, stream: StreamRef, entry: PutEntry,
+                         sequence_for_ordering: str | None) -> PutResult: ...
+    async def put_records(self, stream: StreamRef,
+                          entries: Sequence[PutEntry]) -> list[PutResult]: ...
+    async def shard_iterator(self, stream: StreamRef, shard_id: str, iterator_type: str,
+                             sequence_number: str | None,
+                             timestamp: dt.datetime | None) -> str: ...
+    async def get_records(self, iterator: str, limit: int | None) -> GetRecordsResult: ...
 
 
 class EngineTransport:
@@ -225,3 +245,53 @@ class EngineTransport:
     async def publish_batch(self, topic: TopicRef,
                             entries: Sequence[PublishEntry]) -> BatchPublishResult:
         return await self.engine.topics.publish_batch(topic, entries)
+
+    # -- streams -------------------------------------------------------------------------
+
+    async def create_stream(self, stream: StreamRef, shard_count: int | None, mode: str,
+                            tags: Mapping[str, str]) -> None:
+        await self.engine.stream_admin.create(stream, shard_count, mode, tags)
+
+    async def delete_stream(self, stream: StreamRef) -> None:
+        await self.engine.stream_admin.delete(stream)
+
+    async def list_streams(self) -> list[StreamInfo]:
+        out: list[StreamInfo] = []
+        token: str | None = None
+        while True:
+            page, _, token = await self.engine.stream_admin.list_streams(
+                self.account_id, next_token=token)
+            out += page
+            if not token:
+                return out
+
+    async def describe_stream(self, stream: StreamRef) -> StreamInfo:
+        admin = self.engine.stream_admin
+        info = await admin.summary(stream)
+        shards, token = await admin.list_shards(stream, max_results=10_000)
+        while token:
+            more, token = await admin.list_shards(stream, max_results=10_000,
+                                                  next_token=token)
+            shards += more
+        return dataclasses.replace(info, shards=shards)
+
+    async def set_stream_retention(self, stream: StreamRef, hours: int,
+                                   increase: bool) -> None:
+        await self.engine.stream_admin.set_retention(stream, hours, increase)
+
+    async def put_record(self, stream: StreamRef, entry: PutEntry,
+                         sequence_for_ordering: str | None) -> PutResult:
+        return await self.engine.streams.put_record(stream, entry, sequence_for_ordering)
+
+    async def put_records(self, stream: StreamRef,
+                          entries: Sequence[PutEntry]) -> list[PutResult]:
+        return (await self.engine.streams.put_records(stream, entries))[0]
+
+    async def shard_iterator(self, stream: StreamRef, shard_id: str, iterator_type: str,
+                             sequence_number: str | None,
+                             timestamp: dt.datetime | None) -> str:
+        return await self.engine.streams.get_shard_iterator(
+            stream, shard_id, iterator_type, sequence_number, timestamp)
+
+    async def get_records(self, iterator: str, limit: int | None) -> GetRecordsResult:
+        return await self.engine.streams.get_records(iterator, limit)
