@@ -16,6 +16,7 @@ from broker.engine.context import Context
 from broker.engine.move_tasks import MoveTasks
 from broker.engine.queue_admin import QueueAdmin
 from broker.engine.queues import Queues
+from broker.engine.resharding import Resharding
 from broker.engine.scripts import AnyRedis, Scripts
 from broker.engine.settings import Identity, Limits
 from broker.engine.stream_admin import StreamAdmin
@@ -75,6 +76,9 @@ class Engine:
         """SNS publishing and fan-out."""
         self.stream_admin = StreamAdmin(self.ctx)
         """Kinesis streams and their shards."""
+        self.resharding = Resharding(self.ctx, self.stream_admin)
+        """SplitShard, MergeShards, UpdateShardCount."""
+        self.stream_admin.resharding = self.resharding
         self.streams = Streams(self.ctx, self.stream_admin)
         """Kinesis records: put, iterators, get."""
 

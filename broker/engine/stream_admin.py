@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 
@@ -28,6 +28,9 @@ from broker.engine.keys import AccountKeys, StreamKeys
 from broker.engine.records import as_text
 from broker.engine.stream_routing import STREAM_NAME, even_ranges, sequence_number, shard_id
 from broker.engine.stream_types import Shard, StreamInfo
+
+if TYPE_CHECKING:
+    from broker.engine.resharding import Resharding
 
 MODES = ("PROVISIONED", "ON_DEMAND")
 #: shards an on-demand stream starts with (Kinesis: 4 MB/s of write capacity)
@@ -80,6 +83,8 @@ class StreamAdmin:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._maps: dict[StreamRef, ShardMap] = {}
+        self.resharding: Resharding | None = None
+        """Set by the engine: finishes a reshard a crash left unfinished."""
 
     def arn(self, ref: StreamRef) -> str:
         return f"arn:aws:kinesis:{self._ctx.identity.region}:{ref.account}:stream/{ref.name}"
@@ -170,6 +175,13 @@ class StreamAdmin:
         await self._ctx.redis.zrem(AccountKeys(ref.account).streams, ref.name)
         self._maps.pop(ref, None)
 
+    async def check_shard_limit(self, ref: StreamRef, new_shards: int) -> None:
+        await self._check_limits(ref, new_shards, "PROVISIONED")
+
+    def forget(self, ref: StreamRef) -> None:
+        """Drop the cached shard map (it changed)."""
+        self._maps.pop(ref, None)
+
     async def _check_limits(self, ref: StreamRef, new_shards: int, mode: str) -> None:
         limits = self._ctx.limits
         open_shards, on_demand = await self._usage(ref.account)
@@ -191,7 +203,7 @@ class StreamAdmin:
             AccountKeys(account).streams, 0, -1))]
         open_shards, on_demand = 0, 0
         for name in names:
-            found = await self._meta(StreamRef(account, name))
+            found = await self.meta(StreamRef(account, name))
             if found is not None:
                 open_shards += sum(1 for s in found[1] if s.open)
                 on_demand += found[0].get("mode") == "ON_DEMAND"
@@ -199,7 +211,7 @@ class StreamAdmin:
 
     # -- reading the metadata ------------------------------------------------------------
 
-    async def _meta(self, ref: StreamRef) -> tuple[dict[str, str], list[Shard]] | None:
+    async def meta(self, ref: StreamRef) -> tuple[dict[str, str], list[Shard]] | None:
         keys = StreamKeys(ref.account, ref.name)
         async with self._ctx.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.meta)
@@ -214,10 +226,16 @@ class StreamAdmin:
 
     async def _settled(self, ref: StreamRef) -> tuple[dict[str, str], list[Shard]]:
         """The stream's metadata, finishing a create or delete a crash interrupted."""
-        found = await self._meta(ref)
+        found = await self.meta(ref)
         if found is None:
             raise self.not_found(ref)
         meta, _ = found
+        if meta["status"] == "UPDATING" and self.resharding is not None and \
+                await self.resharding.finish(ref):
+            found = await self.meta(ref)
+            if found is None:
+                raise self.not_found(ref)
+            meta, _ = found
         now = await self.now_ms()
         if meta["status"] in ("CREATING", "DELETING") and \
                 now - int(meta["created_ms"]) > STALE_TRANSITION_MS:
@@ -225,7 +243,7 @@ class StreamAdmin:
                 await self._activate(ref, meta["epoch"])
             else:
                 await self._drop(ref)
-            found = await self._meta(ref)
+            found = await self.meta(ref)
             if found is None:
                 raise self.not_found(ref)
         return found
@@ -242,8 +260,8 @@ class StreamAdmin:
         cached = self._maps.get(ref)
         if cached is not None and not refresh:
             return cached
-        found = await self._meta(ref)
-        if found is None or found[0]["status"] != "ACTIVE":
+        found = await self.meta(ref)
+        if found is None or found[0]["status"] not in ("ACTIVE", "UPDATING"):
             self._maps.pop(ref, None)
             raise self.not_found(ref)
         meta, shards = found
@@ -285,7 +303,7 @@ class StreamAdmin:
         more = len(names) > limit
         out = []
         for name in names[:limit]:
-            found = await self._meta(StreamRef(account, name))
+            found = await self.meta(StreamRef(account, name))
             if found is not None:
                 out.append(self._info(StreamRef(account, name), *found))
         token = _token("streams", names[limit - 1]) if more else None

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,12 +28,11 @@ from broker.engine.stream_admin import ShardMap, StreamAdmin, StreamRef, validat
 from broker.engine.stream_iterators import IteratorCodec, Position
 from broker.engine.stream_routing import (
     entry_id,
-    entry_ms,
     hash_key,
     parse_hash_key,
     sequence_number,
 )
-from broker.engine.stream_types import GetRecordsResult, PutResult, Record
+from broker.engine.stream_types import GetRecordsResult, PutResult, Record, Shard
 
 MAX_RECORD_BYTES = 1_048_576
 MAX_PUT_RECORDS = 500
@@ -39,8 +40,9 @@ MAX_PUT_BYTES = 10 * 1_048_576
 MAX_GET_LIMIT = 10_000
 ITERATOR_TYPES = ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST",
                   "AT_TIMESTAMP")
-#: how many times a put re-reads the shard map after meeting a closed shard
-_REROUTES = 5
+#: how long a put keeps re-reading the shard map after meeting a closed shard (longer
+#: than a stale reshard takes to be taken over)
+REROUTE_FOR_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,8 @@ class Streams:
         results: list[PutResult | None] = [None] * len(entries)
         todo = list(range(len(entries)))
         smap = await self._admin.shard_map(ref)
-        for attempt in range(_REROUTES + 1):
+        deadline = time.monotonic() + REROUTE_FOR_S
+        for attempt in itertools.count():
             by_shard: dict[str, list[int]] = {}
             for i in todo:
                 by_shard.setdefault(smap.route(hashes[i]).shard_id, []).append(i)
@@ -115,11 +118,16 @@ class Streams:
                     results[i] = PutResult(sid, sequence_number(eid))
             if not todo:
                 break
-            if attempt == _REROUTES:
+            # a closed shard: a reshard is under way (its last step puts the children in
+            # the map), or a crash left it unfinished (taken over once stale)
+            if time.monotonic() > deadline:
                 raise errors.ServiceUnavailable(
-                    "The stream was resharded repeatedly during the put; try again.")
-            if stale:
-                smap = await self._admin.shard_map(ref, refresh=True)
+                    "The stream is being resharded and the put could not be routed; try "
+                    "again.")
+            await asyncio.sleep(min(0.002 * 2 ** attempt, 0.25))
+            if stale and self._admin.resharding is not None:
+                await self._admin.resharding.finish(ref)
+            smap = await self._admin.shard_map(ref, refresh=True)
             todo.sort()
         return [r for r in results if r is not None]
 
@@ -219,10 +227,17 @@ class Streams:
                                 pos.entry_id, pos.mode, now)
             behind = 0
         if closed and not records:  # the end of a closed shard: its children are next
-            children = [s for s in smap.shards if pos.shard_id in (s.parent,
-                                                                   s.adjacent_parent)]
-            return GetRecordsResult(records, None, 0, children)
+            children = _children(smap, pos.shard_id)
+            if not children:  # the reshard is finishing: the map will have them
+                children = _children(await self._admin.shard_map(ref, refresh=True),
+                                     pos.shard_id)
+            if children:
+                return GetRecordsResult(records, None, 0, children)
         return GetRecordsResult(records, await self._iterators.issue(next_pos), behind)
+
+
+def _children(smap: ShardMap, parent: str) -> list[Shard]:
+    return [s for s in smap.shards if parent in (s.parent, s.adjacent_parent)]
 
 
 def _check_entry(e: PutEntry, member: str) -> None:
@@ -241,8 +256,12 @@ def _check_entry(e: PutEntry, member: str) -> None:
 
 
 def _record(entry: Any) -> Record:
-    eid = as_text(entry[0])
+    eid = entry[0].decode()
     fields = entry[1]
-    values = {as_text(fields[i]): fields[i + 1] for i in range(0, len(fields), 2)}
-    return Record(sequence_number(eid), as_text(values.get("k", b"")),
-                  bytes(values.get("d", b"")), entry_ms(eid))
+    if len(fields) == 4 and fields[0] == b"d":  # as stream_put writes them: d, k
+        data, key = fields[1], fields[3]
+    else:
+        values = {as_text(fields[i]): fields[i + 1] for i in range(0, len(fields), 2)}
+        data, key = values.get("d", b""), values.get("k", b"")
+    ms, _, seq = eid.partition("-")
+    return Record(f"49{ms.zfill(20)}{seq.zfill(20)}", key.decode(), data, int(ms))

@@ -533,3 +533,18 @@ class HttpTransport:
         for r in reply.get("Records") or []:
             r["Data"] = base64.b64decode(r["Data"])
         return GetRecordsResult.from_wire(reply)
+
+    async def split_shard(self, stream: StreamRef, shard_id: str, new_starting_hash_key: str
+                          ) -> None:
+        await self._kinesis("SplitShard", {**self._stream(stream), "ShardToSplit": shard_id,
+                                           "NewStartingHashKey": new_starting_hash_key})
+
+    async def merge_shards(self, stream: StreamRef, shard_id: str, adjacent_shard_id: str
+                           ) -> None:
+        await self._kinesis("MergeShards", {**self._stream(stream), "ShardToMerge": shard_id,
+                                            "AdjacentShardToMerge": adjacent_shard_id})
+
+    async def update_shard_count(self, stream: StreamRef, target: int) -> None:
+        await self._kinesis("UpdateShardCount", {**self._stream(stream),
+                                                 "TargetShardCount": target,
+                                                 "ScalingType": "UNIFORM_SCALING"})

@@ -86,6 +86,18 @@ class Stream:
             if not got.records and it is not None:
                 await asyncio.sleep(idle_poll_s)
 
+    async def split_shard(self, shard_id: str, new_starting_hash_key: str | int) -> None:
+        """SplitShard: two children, the second starting at the hash key."""
+        await self._t.split_shard(self.ref, shard_id, str(new_starting_hash_key))
+
+    async def merge_shards(self, shard_id: str, adjacent_shard_id: str) -> None:
+        """MergeShards: two adjacent open shards become one."""
+        await self._t.merge_shards(self.ref, shard_id, adjacent_shard_id)
+
+    async def update_shard_count(self, target: int) -> None:
+        """UpdateShardCount (uniform scaling, between half and double the open shards)."""
+        await self._t.update_shard_count(self.ref, target)
+
     async def set_retention(self, hours: int) -> None:
         """Increase or decrease the retention period (24-8,760 hours)."""
         current = (await self.describe()).retention_hours

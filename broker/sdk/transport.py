@@ -94,6 +94,11 @@ class Transport(Protocol):
                              sequence_number: str | None,
                              timestamp: dt.datetime | None) -> str: ...
     async def get_records(self, iterator: str, limit: int | None) -> GetRecordsResult: ...
+    async def split_shard(self, stream: StreamRef, shard_id: str, new_starting_hash_key: str
+                          ) -> None: ...
+    async def merge_shards(self, stream: StreamRef, shard_id: str, adjacent_shard_id: str
+                           ) -> None: ...
+    async def update_shard_count(self, stream: StreamRef, target: int) -> None: ...
 
 
 class EngineTransport:
@@ -295,3 +300,14 @@ class EngineTransport:
 
     async def get_records(self, iterator: str, limit: int | None) -> GetRecordsResult:
         return await self.engine.streams.get_records(iterator, limit)
+
+    async def split_shard(self, stream: StreamRef, shard_id: str, new_starting_hash_key: str
+                          ) -> None:
+        await self.engine.resharding.split(stream, shard_id, new_starting_hash_key)
+
+    async def merge_shards(self, stream: StreamRef, shard_id: str, adjacent_shard_id: str
+                           ) -> None:
+        await self.engine.resharding.merge(stream, shard_id, adjacent_shard_id)
+
+    async def update_shard_count(self, stream: StreamRef, target: int) -> None:
+        await self.engine.resharding.update_shard_count(stream, target)

@@ -131,6 +131,26 @@ class KinesisActions:
         return {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
                 "HasMoreTags": more}
 
+    # -- resharding ----------------------------------------------------------------------
+
+    async def split_shard(self, p: Params, caller: Caller) -> Result:
+        await self.engine.resharding.split(self._ref(p, caller), p.get("ShardToSplit") or "",
+                                           p.get("NewStartingHashKey") or "")
+        return {}
+
+    async def merge_shards(self, p: Params, caller: Caller) -> Result:
+        await self.engine.resharding.merge(self._ref(p, caller), p.get("ShardToMerge") or "",
+                                           p.get("AdjacentShardToMerge") or "")
+        return {}
+
+    async def update_shard_count(self, p: Params, caller: Caller) -> Result:
+        ref = self._ref(p, caller)
+        target = p.get("TargetShardCount") or 0
+        before = await self.engine.resharding.update_shard_count(
+            ref, target, p.get("ScalingType") or "")
+        return {"StreamName": ref.name, "StreamARN": self.admin.arn(ref),
+                "CurrentShardCount": before, "TargetShardCount": target}
+
     # -- records -------------------------------------------------------------------------
 
     async def put_record(self, p: Params, caller: Caller) -> Result:
@@ -172,6 +192,9 @@ _HANDLERS: dict[str, Handler] = {
     "AddTagsToStream": KinesisActions.add_tags,
     "RemoveTagsFromStream": KinesisActions.remove_tags,
     "ListTagsForStream": KinesisActions.list_tags,
+    "SplitShard": KinesisActions.split_shard,
+    "MergeShards": KinesisActions.merge_shards,
+    "UpdateShardCount": KinesisActions.update_shard_count,
     "PutRecord": KinesisActions.put_record,
     "PutRecords": KinesisActions.put_records,
     "GetShardIterator": KinesisActions.get_shard_iterator,

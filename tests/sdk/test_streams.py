@@ -72,3 +72,17 @@ async def test_errors_reach_the_caller(client: Client) -> None:
         await stream.get_records("forged")
     on_demand = await client.create_stream("sdk-on-demand", on_demand=True)
     assert (await on_demand.describe()).open_shards == 4
+
+
+async def test_resharding_through_the_sdk(client: Client) -> None:
+    stream = await client.create_stream("sdk-reshard", 2)
+    await stream.put("before", "k")
+    await stream.update_shard_count(4)
+    live = [s for s in await stream.shards() if s.open]
+    assert len(live) == 4 and all(s.parent for s in live)
+    await stream.merge_shards(live[0].shard_id, live[1].shard_id)
+    await stream.split_shard(live[2].shard_id, live[2].start_hash + 1)
+    shards = await stream.shards()
+    assert sum(s.open for s in shards) == 4
+    assert (await stream.put("after", "k")).shard_id in {s.shard_id for s in shards
+                                                         if s.open}

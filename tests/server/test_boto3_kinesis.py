@@ -147,3 +147,37 @@ def test_errors(kinesis: BaseClient, raw_kinesis: BaseClient) -> None:
         got = seen(caught.value)
         assert got.code == code, (code, got)
         assert got.status in (400, 404) and got.message
+
+
+def test_resharding(kinesis: BaseClient) -> None:
+    name = unique_name("s")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.put_record(StreamName=name, Data=b"old", PartitionKey="k")
+    kinesis.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                        NewStartingHashKey=str(2**127))
+    shards = kinesis.list_shards(StreamName=name)["Shards"]
+    assert [s.get("ParentShardId") for s in shards] == [
+        None, "shardId-000000000000", "shardId-000000000000"]
+    assert "EndingSequenceNumber" in shards[0]["SequenceNumberRange"]
+    kinesis.merge_shards(StreamName=name, ShardToMerge="shardId-000000000001",
+                         AdjacentShardToMerge="shardId-000000000002")
+    merged = kinesis.list_shards(StreamName=name,
+                                 ShardFilter={"Type": "AT_LATEST"})["Shards"]
+    assert [(s["ParentShardId"], s["AdjacentParentShardId"]) for s in merged] == [
+        ("shardId-000000000001", "shardId-000000000002")]
+    scaled = kinesis.update_shard_count(StreamName=name, TargetShardCount=2,
+                                        ScalingType="UNIFORM_SCALING")
+    assert (scaled["CurrentShardCount"], scaled["TargetShardCount"]) == (1, 2)
+    it = kinesis.get_shard_iterator(StreamName=name, ShardId="shardId-000000000000",
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    page = kinesis.get_records(ShardIterator=it)
+    assert [r["Data"] for r in page["Records"]] == [b"old"]
+    end = kinesis.get_records(ShardIterator=page["NextShardIterator"])
+    assert "NextShardIterator" not in end or end["NextShardIterator"] is None
+    assert [c["ShardId"] for c in end["ChildShards"]] == ["shardId-000000000001",
+                                                         "shardId-000000000002"]
+    assert end["ChildShards"][0]["ParentShards"] == ["shardId-000000000000"]
+    with pytest.raises(kinesis.exceptions.InvalidArgumentException,
+                       match="already been merged or split"):
+        kinesis.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                            NewStartingHashKey="5")
