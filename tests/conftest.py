@@ -21,7 +21,8 @@ from tests.broker_servers import serving
 from tests.redis_servers import LocalCluster, redis_server_available, start_standalone
 
 #: limits small enough to test without waiting for AWS's real cool-downs
-TEST_LIMITS = Limits(purge_interval_ms=60_000, deleted_queue_cooldown_ms=500)
+TEST_LIMITS = Limits(purge_interval_ms=60_000, deleted_queue_cooldown_ms=500,
+                     stream_throughput_limits=False)
 
 
 def _require_redis() -> None:

@@ -37,6 +37,11 @@ class Limits:
     """On-demand streams one account may hold (LimitExceededException)."""
     max_tags_per_stream: int = 50
     """Tags on one stream."""
+    stream_throughput_limits: bool = True
+    """Throttle provisioned shards as Kinesis does (writes 1 MiB/s and 1,000 records/s,
+    reads 5 calls/s and 2 MiB/s: ProvisionedThroughputExceededException). A stream
+    tagged ``redcurrent:throughput-limits=off`` is never throttled, nor is an on-demand
+    stream."""
 
 
 @dataclass(frozen=True, slots=True)

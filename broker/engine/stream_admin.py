@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 MODES = ("PROVISIONED", "ON_DEMAND")
 #: shards an on-demand stream starts with (Kinesis: 4 MB/s of write capacity)
 ON_DEMAND_SHARDS = 4
+#: the tag that switches a stream's throughput limits off (value ``off``)
+LIMITS_TAG = "redcurrent:throughput-limits"
 DEFAULT_RETENTION_H = 24
 MAX_RETENTION_H = 8760
 #: how long a create or delete may stay unfinished before another caller finishes it
@@ -55,6 +57,8 @@ class ShardMap:
     epoch: str
     retention_ms: int
     shards: tuple[Shard, ...]
+    throttled: bool = False
+    """Whether the shards' throughput limits apply (provisioned, not switched off)."""
 
     def shard(self, shard_id: str) -> Shard | None:
         return next((s for s in self.shards if s.shard_id == shard_id), None)
@@ -145,6 +149,8 @@ class StreamAdmin:
         await self._ctx.scripts.call("stream_create", [keys.meta, keys.shards, keys.tags],
                                      args)
         await self._ctx.redis.zadd(AccountKeys(ref.account).streams, {ref.name: 0})
+        if tags and LIMITS_TAG in tags:
+            await self._switch_limits(ref, tags[LIMITS_TAG])
         await self._activate(ref, epoch)
 
     async def _activate(self, ref: StreamRef, epoch: str) -> None:
@@ -265,7 +271,10 @@ class StreamAdmin:
             self._maps.pop(ref, None)
             raise self.not_found(ref)
         meta, shards = found
-        smap = ShardMap(meta["epoch"], int(meta["retention_h"]) * 3_600_000, tuple(shards))
+        throttled = self._ctx.limits.stream_throughput_limits and \
+            meta["mode"] == "PROVISIONED" and meta.get("limits") != "off"
+        smap = ShardMap(meta["epoch"], int(meta["retention_h"]) * 3_600_000, tuple(shards),
+                        throttled)
         self._maps[ref] = smap
         return smap
 
@@ -394,11 +403,20 @@ class StreamAdmin:
         current = {as_text(k) for k in await self._ctx.redis.hkeys(key)}
         self._check_tags(tags, len(current | set(tags)) - len(tags))
         await self._ctx.redis.hset(key, items=[x for kv in tags.items() for x in kv])
+        if LIMITS_TAG in tags:
+            await self._switch_limits(ref, tags[LIMITS_TAG])
 
     async def remove_tags(self, ref: StreamRef, keys: Sequence[str]) -> None:
         await self._settled(ref)
         if keys:
             await self._ctx.redis.hdel(StreamKeys(ref.account, ref.name).tags, *keys)
+        if LIMITS_TAG in keys:
+            await self._switch_limits(ref, "on")
+
+    async def _switch_limits(self, ref: StreamRef, value: str) -> None:
+        await self._ctx.redis.hset(StreamKeys(ref.account, ref.name).meta, "limits",
+                                   "off" if value.lower() == "off" else "on")
+        self.forget(ref)
 
     async def list_tags(self, ref: StreamRef, exclusive_start: str | None = None,
                         limit: int | None = None) -> tuple[dict[str, str], bool]:

@@ -71,6 +71,8 @@ class Streams:
                 f"number.")
         _check_entry(entry, "")
         [result] = await self._put(ref, [entry])
+        if result.error_code:
+            raise errors.ProvisionedThroughputExceededException(result.error_message or "")
         return result
 
     async def put_records(self, ref: StreamRef, entries: Sequence[PutEntry]
@@ -115,7 +117,9 @@ class Streams:
                     stale = True
                     continue
                 for i, eid in zip(idx, reply, strict=True):
-                    results[i] = PutResult(sid, sequence_number(eid))
+                    results[i] = PutResult(sid, sequence_number(eid)) if eid != "T" else \
+                        PutResult(error_code="ProvisionedThroughputExceededException",
+                                  error_message=_rate_exceeded(ref, sid))
             if not todo:
                 break
             # a closed shard: a reshard is under way (its last step puts the children in
@@ -135,7 +139,8 @@ class Streams:
                       entries: Sequence[PutEntry]) -> list[str] | None:
         """Append to one shard; None when the shard is closed or not this stream's."""
         shard = StreamKeys(ref.account, ref.name).shard(sid)
-        args: list[Any] = [clock_arg(self._ctx.clock), smap.epoch, smap.retention_ms]
+        args: list[Any] = [clock_arg(self._ctx.clock), smap.epoch, smap.retention_ms,
+                           "1" if smap.throttled else ""]
         for e in entries:
             args += [e.data, e.partition_key]
         reply = await self._ctx.scripts.call("stream_put", [shard.data, shard.state], args)
@@ -212,9 +217,12 @@ class Streams:
         reply = await self._ctx.scripts.call(
             "stream_get", [shard.data, shard.state],
             [clock_arg(self._ctx.clock), pos.epoch, smap.retention_ms, pos.entry_id,
-             pos.mode, limit or MAX_GET_LIMIT])
+             pos.mode, limit or MAX_GET_LIMIT, "1" if smap.throttled else ""])
         if reply[0] == b"GONE":
             raise self._admin.not_found(ref)
+        if reply[0] == b"T":
+            raise errors.ProvisionedThroughputExceededException(
+                _rate_exceeded(ref, pos.shard_id))
         now, closed, last = int(reply[0]), as_text(reply[1]), as_text(reply[2])
         records = [_record(e) for e in reply[3]]
         if records:
@@ -234,6 +242,11 @@ class Streams:
             if children:
                 return GetRecordsResult(records, None, 0, children)
         return GetRecordsResult(records, await self._iterators.issue(next_pos), behind)
+
+
+def _rate_exceeded(ref: StreamRef, shard_id: str) -> str:
+    return (f"Rate exceeded for shard {shard_id} in stream {ref.name} under account "
+            f"{ref.account}.")
 
 
 def _children(smap: ShardMap, parent: str) -> list[Shard]:

@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from broker import ManualClock, errors
+from broker import Limits, ManualClock, errors
 from broker.engine import Engine
 from broker.engine.stream_admin import StreamRef
 from broker.engine.stream_routing import MAX_HASH_KEY, even_ranges
@@ -213,3 +213,59 @@ async def test_order_within_a_shard_under_concurrent_writers(engine: Engine) -> 
         for w in range(8):
             mine = [r.data for r in got.records if r.partition_key == f"key-{w}"]
             assert mine == [f"{w}:{i}".encode() for i in range(len(mine))]
+
+
+async def test_provisioned_throughput_limits(redis_url: str, clock: ManualClock) -> None:
+    """With limits on (the default outside tests), a provisioned shard takes 1,000
+    records/s and 1 MiB/s and serves 5 reads/s and 2 MiB/s; a stream tagged
+    redcurrent:throughput-limits=off and an on-demand stream are never throttled."""
+    limits = Limits(stream_throughput_limits=True)
+    async with Engine.from_url(redis_url, clock=clock, limits=limits) as engine:
+        s, admin = engine.streams, engine.stream_admin
+        ref = StreamRef(ACCOUNT, "metered")
+        await admin.create(ref, 1)
+        results, failed = await s.put_records(ref, [PutEntry(b"x", "k")] * 500)
+        assert failed == 0
+        results, failed = await s.put_records(ref, [PutEntry(b"x", "k")] * 500)
+        assert failed == 0
+        results, failed = await s.put_records(ref, [PutEntry(b"x", "k")] * 3)
+        assert failed == 3
+        assert results[0].error_code == "ProvisionedThroughputExceededException"
+        assert "Rate exceeded for shard shardId-000000000000" in (results[0].error_message
+                                                                  or "")
+        with pytest.raises(errors.ProvisionedThroughputExceededException):
+            await s.put_record(ref, PutEntry(b"x", "k"))
+        clock.advance(1)
+        big = b"y" * 600_000
+        assert (await s.put_record(ref, PutEntry(big, "k"))).sequence_number
+        with pytest.raises(errors.ProvisionedThroughputExceededException):
+            await s.put_record(ref, PutEntry(big, "k"))  # over 1 MiB in this second
+        clock.advance(1)
+        it = await s.get_shard_iterator(ref, "shardId-000000000000", "TRIM_HORIZON")
+        for _ in range(5):
+            await s.get_records(it, limit=1)
+        with pytest.raises(errors.ProvisionedThroughputExceededException):
+            await s.get_records(it, limit=1)
+        for _ in range(2):
+            clock.advance(1)
+            await s.put_records(ref, [PutEntry(b"z" * 500_000, f"k{i}") for i in range(2)])
+        clock.advance(1)
+        page = await s.get_records(await s.get_shard_iterator(ref, "shardId-000000000000",
+                                                              "TRIM_HORIZON"))
+        assert len(page.records) == 1005  # 2.6 MB: the next second's budget is spent
+        with pytest.raises(errors.ProvisionedThroughputExceededException):
+            await s.get_records(page.next_iterator or "")
+        clock.advance(2)
+        await s.get_records(page.next_iterator or "")
+        await admin.add_tags(ref, {"redcurrent:throughput-limits": "off"})
+        for _ in range(3):
+            await s.put_records(ref, [PutEntry(b"x", "k")] * 500)
+        await admin.remove_tags(ref, ["redcurrent:throughput-limits"])
+        for _ in range(2):
+            await s.put_records(ref, [PutEntry(b"x", "k")] * 500)
+        with pytest.raises(errors.ProvisionedThroughputExceededException):
+            await s.put_record(ref, PutEntry(b"x", "k"))
+        elastic = StreamRef(ACCOUNT, "elastic")
+        await admin.create(elastic, 1, "ON_DEMAND")
+        for _ in range(3):
+            assert (await s.put_records(elastic, [PutEntry(b"x", "k")] * 500))[1] == 0
