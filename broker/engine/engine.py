@@ -20,6 +20,7 @@ from broker.engine.resharding import Resharding
 from broker.engine.scripts import AnyRedis, Scripts
 from broker.engine.settings import Identity, Limits
 from broker.engine.stream_admin import StreamAdmin
+from broker.engine.stream_consumers import StreamConsumers
 from broker.engine.streams import Streams
 from broker.engine.topic_admin import TopicAdmin
 from broker.engine.topics import Topics
@@ -81,6 +82,8 @@ class Engine:
         self.stream_admin.resharding = self.resharding
         self.streams = Streams(self.ctx, self.stream_admin)
         """Kinesis records: put, iterators, get."""
+        self.stream_consumers = StreamConsumers(self.ctx, self.stream_admin, self.streams)
+        """Enhanced fan-out consumers and SubscribeToShard."""
 
     @classmethod
     def from_url(

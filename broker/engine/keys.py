@@ -83,10 +83,14 @@ every queue script runs unchanged on a cluster)::
     rc:{s:<account>:<name>}:shards    hash   shard id -> msgpack map (start/end hash key,
                                              parents, starting/ending sequence number)
     rc:{s:<account>:<name>}:tags      hash   tag key -> value
+    rc:{s:<account>:<name>}:consumers hash   enhanced fan-out consumer name -> msgpack
+                                             map (arn, created_ms)
     rc:{k:<account>:<name>:<shard>}:data  stream  the shard's records: fields d (data),
                                              k (partition key); ID = arrival ms-seq
     rc:{k:<account>:<name>:<shard>}:state hash  ``epoch`` (the stream's), ``closed``
                                              (ending entry ID once closed)
+    rc:{k:<account>:<name>:<shard>}:sub:<consumer>  string  the consumer's live
+                                             SubscribeToShard: "<token> <started ms>"
     rc:kinesis:secret                 string HMAC key of shard iterators (made on first use)
 """
 
@@ -297,6 +301,10 @@ class StreamKeys:
     def tags(self) -> str:
         return f"{self.tag}:tags"
 
+    @property
+    def consumers(self) -> str:
+        return f"{self.tag}:consumers"
+
     def shard(self, shard_id: str) -> ShardKeys:
         return ShardKeys(self.account, self.name, shard_id)
 
@@ -321,6 +329,9 @@ class ShardKeys:
     @property
     def state(self) -> str:
         return f"{self.tag}:state"
+
+    def subscription(self, consumer: str) -> str:
+        return f"{self.tag}:sub:{consumer}"
 
 
 #: the HMAC key that makes shard iterators tamper-proof

@@ -177,7 +177,7 @@ class StreamAdmin:
         for sid in await self._ctx.redis.hkeys(keys.shards):
             shard = keys.shard(as_text(sid))
             await self._ctx.redis.unlink(shard.state, shard.data)
-        await self._ctx.redis.unlink(keys.meta, keys.shards, keys.tags)
+        await self._ctx.redis.unlink(keys.meta, keys.shards, keys.tags, keys.consumers)
         await self._ctx.redis.zrem(AccountKeys(ref.account).streams, ref.name)
         self._maps.pop(ref, None)
 

@@ -154,6 +154,18 @@ class Streams:
                                  starting_sequence_number: str | None = None,
                                  timestamp: dt.datetime | float | None = None) -> str:
         """GetShardIterator."""
+        smap, position, mode = await self.position(ref, shard_id, iterator_type,
+                                                   starting_sequence_number, timestamp)
+        return await self._iterators.issue(Position(
+            ref.account, ref.name, shard_id, smap.epoch, position, mode,
+            await self._admin.now_ms()))
+
+    async def position(self, ref: StreamRef, shard_id: str, iterator_type: str,
+                       starting_sequence_number: str | None = None,
+                       timestamp: dt.datetime | float | None = None
+                       ) -> tuple[ShardMap, str, str]:
+        """Where an iterator type points in a shard: (shard map, entry id, 'at' |
+        'after')."""
         if iterator_type not in ITERATOR_TYPES:
             raise validation_error(iterator_type, "shardIteratorType",
                                    "Member must satisfy enum value set: [" +
@@ -165,8 +177,6 @@ class Streams:
                 raise errors.ResourceNotFoundException(
                     f"Shard {shard_id} in stream {ref.name} under account {ref.account} "
                     f"does not exist")
-        now = await self._admin.now_ms()
-        mode, position = "after", "0-0"
         if iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             if starting_sequence_number is None:
                 raise errors.InvalidArgumentException(
@@ -178,22 +188,20 @@ class Streams:
                     f"StartingSequenceNumber {starting_sequence_number} used in "
                     f"GetShardIterator on shard {shard_id} in stream {ref.name} under "
                     f"account {ref.account} is invalid.")
-            position = found
-            mode = "at" if iterator_type == "AT_SEQUENCE_NUMBER" else "after"
-        elif iterator_type == "AT_TIMESTAMP":
+            return smap, found, "at" if iterator_type == "AT_SEQUENCE_NUMBER" else "after"
+        if iterator_type == "AT_TIMESTAMP":
             if timestamp is None:
                 raise errors.InvalidArgumentException(
                     "Timestamp must be specified for ShardIteratorType AT_TIMESTAMP.")
             ms = int((timestamp.timestamp() if isinstance(timestamp, dt.datetime)
                       else float(timestamp)) * 1000)
-            mode, position = "at", f"{max(ms, 0)}-0"
-        elif iterator_type == "LATEST":
+            return smap, f"{max(ms, 0)}-0", "at"
+        if iterator_type == "LATEST":
             shard = StreamKeys(ref.account, ref.name).shard(shard_id)
             last = cast("list[tuple[bytes, Any]]",
                         await self._ctx.redis.xrevrange(shard.data, "+", "-", count=1))
-            position = as_text(last[0][0]) if last else "0-0"
-        return await self._iterators.issue(Position(
-            ref.account, ref.name, shard_id, smap.epoch, position, mode, now))
+            return smap, as_text(last[0][0]) if last else "0-0", "after"
+        return smap, "0-0", "after"  # TRIM_HORIZON
 
     # -- get records ---------------------------------------------------------------------
 
@@ -224,7 +232,7 @@ class Streams:
             raise errors.ProvisionedThroughputExceededException(
                 _rate_exceeded(ref, pos.shard_id))
         now, closed, last = int(reply[0]), as_text(reply[1]), as_text(reply[2])
-        records = [_record(e) for e in reply[3]]
+        records = [record_of(e) for e in reply[3]]
         if records:
             read_to = entry_id(records[-1].sequence_number) or pos.entry_id
             next_pos = Position(pos.account, pos.stream, pos.shard_id, pos.epoch, read_to,
@@ -235,9 +243,9 @@ class Streams:
                                 pos.entry_id, pos.mode, now)
             behind = 0
         if closed and not records:  # the end of a closed shard: its children are next
-            children = _children(smap, pos.shard_id)
+            children = children_of(smap, pos.shard_id)
             if not children:  # the reshard is finishing: the map will have them
-                children = _children(await self._admin.shard_map(ref, refresh=True),
+                children = children_of(await self._admin.shard_map(ref, refresh=True),
                                      pos.shard_id)
             if children:
                 return GetRecordsResult(records, None, 0, children)
@@ -249,7 +257,7 @@ def _rate_exceeded(ref: StreamRef, shard_id: str) -> str:
             f"{ref.account}.")
 
 
-def _children(smap: ShardMap, parent: str) -> list[Shard]:
+def children_of(smap: ShardMap, parent: str) -> list[Shard]:
     return [s for s in smap.shards if parent in (s.parent, s.adjacent_parent)]
 
 
@@ -268,10 +276,13 @@ def _check_entry(e: PutEntry, member: str) -> None:
             f"{e.explicit_hash_key}")
 
 
-def _record(entry: Any) -> Record:
+def record_of(entry: Any) -> Record:
+    """A Record from a Redis Stream entry as XRANGE / XREAD return it."""
     eid = entry[0].decode()
     fields = entry[1]
-    if len(fields) == 4 and fields[0] == b"d":  # as stream_put writes them: d, k
+    if isinstance(fields, dict):  # as redis-py parses XRANGE / XREAD replies
+        data, key = fields.get(b"d", b""), fields.get(b"k", b"")
+    elif len(fields) == 4 and fields[0] == b"d":  # a script's reply: d, k as written
         data, key = fields[1], fields[3]
     else:
         values = {as_text(fields[i]): fields[i + 1] for i in range(0, len(fields), 2)}

@@ -7,13 +7,15 @@ as the same ``broker.errors`` classes the in-process engine raises.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import datetime as dt
 import io
 import json
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -23,6 +25,12 @@ from broker import errors
 from broker.engine.queues import SendEntry
 from broker.engine.settings import DEFAULT_ACCOUNT_ID
 from broker.engine.stream_admin import StreamRef
+from broker.engine.stream_consumers import (
+    HEARTBEAT_S,
+    SUBSCRIPTION_S,
+    Consumer,
+    SubscribeEvent,
+)
 from broker.engine.stream_types import GetRecordsResult, PutResult, Shard, StreamInfo
 from broker.engine.streams import PutEntry
 from broker.engine.topic_admin import TopicRef
@@ -45,6 +53,9 @@ REQUEST_TIMEOUT_S = 30.0
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 KINESIS_CONTENT_TYPE = "application/x-amz-json-1.1"
 KINESIS_TARGET = "Kinesis_20131202"
+#: the GetRecords loop behind ``subscribe_to_shard`` over HTTP: pause when caught up
+HTTP_SUBSCRIBE_POLL_S = 0.02
+HTTP_THROTTLED_S = 0.2
 
 
 def _encode_attributes(attrs: MessageAttributes) -> dict[str, Any]:
@@ -548,3 +559,59 @@ class HttpTransport:
         await self._kinesis("UpdateShardCount", {**self._stream(stream),
                                                  "TargetShardCount": target,
                                                  "ScalingType": "UNIFORM_SCALING"})
+
+    async def register_consumer(self, stream_arn: str, name: str) -> Consumer:
+        reply = await self._kinesis("RegisterStreamConsumer", {"StreamARN": stream_arn,
+                                                               "ConsumerName": name})
+        return Consumer.from_wire(reply["Consumer"], stream_arn)
+
+    async def deregister_consumer(self, consumer_arn: str) -> None:
+        await self._kinesis("DeregisterStreamConsumer", {"ConsumerARN": consumer_arn})
+
+    async def list_consumers(self, stream_arn: str) -> list[Consumer]:
+        out: list[Consumer] = []
+        params: dict[str, Any] = {"StreamARN": stream_arn}
+        while True:
+            page = await self._kinesis("ListStreamConsumers", params)
+            out += [Consumer.from_wire(c, stream_arn) for c in page.get("Consumers") or []]
+            if not page.get("NextToken"):
+                return out
+            params = {"StreamARN": stream_arn, "NextToken": page["NextToken"]}
+
+    async def subscribe_to_shard(self, consumer_arn: str, shard_id: str,
+                                 start: Mapping[str, Any]) -> AsyncIterator[SubscribeEvent]:
+        """SubscribeToShard's HTTP/2 event stream is not served, so over HTTP the events
+        come from a GetRecords loop (same events; polling latency; no exclusive
+        subscription per consumer and shard)."""
+        reply = await self._kinesis("DescribeStreamConsumer", {"ConsumerARN": consumer_arn})
+        stream_arn = reply["ConsumerDescription"]["StreamARN"]
+        params: dict[str, Any] = {"StreamARN": stream_arn, "ShardId": shard_id,
+                                  "ShardIteratorType": start.get("Type")}
+        if start.get("SequenceNumber") is not None:
+            params["StartingSequenceNumber"] = start["SequenceNumber"]
+        if start.get("Timestamp") is not None:
+            stamp = start["Timestamp"]
+            params["Timestamp"] = stamp.timestamp() if isinstance(stamp, dt.datetime) \
+                else stamp
+        it: str | None = (await self._kinesis("GetShardIterator", params))["ShardIterator"]
+        ends = time.monotonic() + SUBSCRIPTION_S
+        quiet_since = time.monotonic()
+        continuation = str(start.get("SequenceNumber") or "")
+        while it is not None and time.monotonic() < ends:
+            try:
+                page = await self.get_records(it, None)
+            except errors.ProvisionedThroughputExceededException:
+                await asyncio.sleep(HTTP_THROTTLED_S)  # the shard's 5 reads a second
+                continue
+            it = page.next_iterator
+            if page.records:
+                continuation = page.records[-1].sequence_number
+            if page.records or it is None:
+                yield SubscribeEvent(page.records, continuation, page.millis_behind_latest,
+                                     page.child_shards)
+                quiet_since = time.monotonic()
+                continue
+            if time.monotonic() - quiet_since >= HEARTBEAT_S:
+                yield SubscribeEvent([], continuation, 0)
+                quiet_since = time.monotonic()
+            await asyncio.sleep(HTTP_SUBSCRIBE_POLL_S)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from broker.engine.stream_admin import StreamRef
+from broker.engine.stream_consumers import Consumer, SubscribeEvent
 from broker.engine.stream_types import GetRecordsResult, PutResult, Record, Shard, StreamInfo
 from broker.engine.streams import PutEntry
 from broker.sdk.transport import Transport
@@ -97,6 +99,35 @@ class Stream:
     async def update_shard_count(self, target: int) -> None:
         """UpdateShardCount (uniform scaling, between half and double the open shards)."""
         await self._t.update_shard_count(self.ref, target)
+
+    # -- enhanced fan-out ----------------------------------------------------------------
+
+    async def register_consumer(self, name: str) -> Consumer:
+        """RegisterStreamConsumer: a consumer with its own push subscriptions."""
+        return await self._t.register_consumer(self.arn, name)
+
+    async def consumers(self) -> list[Consumer]:
+        return await self._t.list_consumers(self.arn)
+
+    async def deregister_consumer(self, consumer: Consumer | str) -> None:
+        await self._t.deregister_consumer(consumer if isinstance(consumer, str)
+                                          else consumer.arn)
+
+    def subscribe(self, consumer: Consumer | str, shard_id: str, start: str = "LATEST", *,
+                  sequence_number: str | None = None,
+                  timestamp: dt.datetime | None = None) -> AsyncIterator[SubscribeEvent]:
+        """SubscribeToShard: an async iterator of events (records, continuation sequence
+        number, MillisBehindLatest; ChildShards at the end of a closed shard). It ends
+        after 5 minutes, as in Kinesis: subscribe again AFTER_SEQUENCE_NUMBER the last
+        event's continuation. In-process the records are pushed as they are stored; over
+        HTTP they come from a GetRecords loop."""
+        position: dict[str, Any] = {"Type": start}
+        if sequence_number is not None:
+            position["SequenceNumber"] = sequence_number
+        if timestamp is not None:
+            position["Timestamp"] = timestamp
+        return self._t.subscribe_to_shard(
+            consumer if isinstance(consumer, str) else consumer.arn, shard_id, position)
 
     async def set_retention(self, hours: int) -> None:
         """Increase or decrease the retention period (24-8,760 hours)."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from broker.engine import Engine, SendEntry
 from broker.engine.stream_admin import StreamRef
+from broker.engine.stream_consumers import Consumer, SubscribeEvent
 from broker.engine.stream_types import GetRecordsResult, PutResult, StreamInfo
 from broker.engine.streams import PutEntry
 from broker.engine.topic_admin import TopicRef
@@ -99,6 +100,11 @@ class Transport(Protocol):
     async def merge_shards(self, stream: StreamRef, shard_id: str, adjacent_shard_id: str
                            ) -> None: ...
     async def update_shard_count(self, stream: StreamRef, target: int) -> None: ...
+    async def register_consumer(self, stream_arn: str, name: str) -> Consumer: ...
+    async def deregister_consumer(self, consumer_arn: str) -> None: ...
+    async def list_consumers(self, stream_arn: str) -> list[Consumer]: ...
+    def subscribe_to_shard(self, consumer_arn: str, shard_id: str,
+                           start: Mapping[str, Any]) -> AsyncIterator[SubscribeEvent]: ...
 
 
 class EngineTransport:
@@ -311,3 +317,25 @@ class EngineTransport:
 
     async def update_shard_count(self, stream: StreamRef, target: int) -> None:
         await self.engine.resharding.update_shard_count(stream, target)
+
+    async def register_consumer(self, stream_arn: str, name: str) -> Consumer:
+        return await self.engine.stream_consumers.register(stream_arn, name)
+
+    async def deregister_consumer(self, consumer_arn: str) -> None:
+        await self.engine.stream_consumers.deregister(None, None, consumer_arn)
+
+    async def list_consumers(self, stream_arn: str) -> list[Consumer]:
+        out: list[Consumer] = []
+        token: str | None = None
+        while True:
+            page, token = await self.engine.stream_consumers.list(stream_arn,
+                                                                  next_token=token)
+            out += page
+            if not token:
+                return out
+
+    async def subscribe_to_shard(self, consumer_arn: str, shard_id: str,
+                                 start: Mapping[str, Any]) -> AsyncIterator[SubscribeEvent]:
+        events = await self.engine.stream_consumers.subscribe(consumer_arn, shard_id, start)
+        async for event in events:
+            yield event

@@ -30,8 +30,12 @@ class KinesisActions:
         handler = _HANDLERS.get(operation)
         if handler is None:
             raise errors.UnsupportedOperation(
-                f"{operation} is not supported by this broker (streams, shards, records, "
-                f"iterators, retention and tags are).")
+                f"{operation} is not supported by this broker over the wire (streams, "
+                f"shards, resharding, records, iterators, consumers, retention and tags "
+                f"are; SubscribeToShard is served to the Python SDK in-process)."
+                if operation == "SubscribeToShard" else
+                f"{operation} is not supported by this broker (streams, shards, "
+                f"resharding, records, iterators, consumers, retention and tags are).")
         return await handler(self, params, caller)
 
     def _ref(self, p: Params, caller: Caller) -> StreamRef:
@@ -151,6 +155,36 @@ class KinesisActions:
         return {"StreamName": ref.name, "StreamARN": self.admin.arn(ref),
                 "CurrentShardCount": before, "TargetShardCount": target}
 
+    # -- enhanced fan-out ----------------------------------------------------------------
+
+    def _stream_arn(self, p: Params, caller: Caller) -> str:
+        return self.admin.arn(self._own(self.admin.ref_from(caller.account_id, None,
+                                                            p.get("StreamARN") or ""),
+                                        caller))
+
+    async def register_consumer(self, p: Params, caller: Caller) -> Result:
+        consumer = await self.engine.stream_consumers.register(self._stream_arn(p, caller),
+                                                               p.get("ConsumerName") or "")
+        return {"Consumer": consumer.to_wire()}
+
+    async def deregister_consumer(self, p: Params, caller: Caller) -> Result:
+        await self.engine.stream_consumers.deregister(
+            p.get("StreamARN"), p.get("ConsumerName"), p.get("ConsumerARN"))
+        return {}
+
+    async def describe_consumer(self, p: Params, caller: Caller) -> Result:
+        consumer = await self.engine.stream_consumers.describe(
+            p.get("StreamARN"), p.get("ConsumerName"), p.get("ConsumerARN"))
+        return {"ConsumerDescription": consumer.to_wire(with_stream=True)}
+
+    async def list_consumers(self, p: Params, caller: Caller) -> Result:
+        consumers, token = await self.engine.stream_consumers.list(
+            self._stream_arn(p, caller), p.get("MaxResults"), p.get("NextToken"))
+        out: Result = {"Consumers": [c.to_wire() for c in consumers]}
+        if token:
+            out["NextToken"] = token
+        return out
+
     # -- records -------------------------------------------------------------------------
 
     async def put_record(self, p: Params, caller: Caller) -> Result:
@@ -195,6 +229,10 @@ _HANDLERS: dict[str, Handler] = {
     "SplitShard": KinesisActions.split_shard,
     "MergeShards": KinesisActions.merge_shards,
     "UpdateShardCount": KinesisActions.update_shard_count,
+    "RegisterStreamConsumer": KinesisActions.register_consumer,
+    "DeregisterStreamConsumer": KinesisActions.deregister_consumer,
+    "DescribeStreamConsumer": KinesisActions.describe_consumer,
+    "ListStreamConsumers": KinesisActions.list_consumers,
     "PutRecord": KinesisActions.put_record,
     "PutRecords": KinesisActions.put_records,
     "GetShardIterator": KinesisActions.get_shard_iterator,

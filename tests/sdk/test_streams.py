@@ -86,3 +86,27 @@ async def test_resharding_through_the_sdk(client: Client) -> None:
     assert sum(s.open for s in shards) == 4
     assert (await stream.put("after", "k")).shard_id in {s.shard_id for s in shards
                                                          if s.open}
+
+
+async def test_enhanced_fan_out(client: Client) -> None:
+    stream = await client.create_stream("sdk-efo")
+    shard = (await stream.shards())[0].shard_id
+    consumer = await stream.register_consumer("dashboard")
+    assert [c.name for c in await stream.consumers()] == ["dashboard"]
+    await stream.put("first", "k")
+    got: list[bytes] = []
+
+    async def reader() -> str:
+        async for event in stream.subscribe(consumer, shard, "TRIM_HORIZON"):
+            got.extend(r.data for r in event.records)
+            if len(got) >= 2:
+                return event.continuation_sequence_number
+        return ""
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0.1)
+    last = await stream.put("second", "k")
+    assert await asyncio.wait_for(task, 10) == last.sequence_number
+    assert got == [b"first", b"second"]
+    await stream.deregister_consumer(consumer)
+    assert await stream.consumers() == []

@@ -181,3 +181,24 @@ def test_resharding(kinesis: BaseClient) -> None:
                        match="already been merged or split"):
         kinesis.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
                             NewStartingHashKey="5")
+
+
+def test_stream_consumers(kinesis: BaseClient) -> None:
+    name = unique_name("s")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName=name)[
+        "StreamDescriptionSummary"]["StreamARN"]
+    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="app")[
+        "Consumer"]
+    assert consumer["ConsumerStatus"] == "ACTIVE"
+    assert consumer["ConsumerARN"].startswith(f"{arn}/consumer/app:")
+    described = kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])[
+        "ConsumerDescription"]
+    assert described["StreamARN"] == arn and described["ConsumerName"] == "app"
+    assert [c["ConsumerName"] for c in kinesis.list_stream_consumers(StreamARN=arn)[
+        "Consumers"]] == ["app"]
+    with pytest.raises(kinesis.exceptions.ResourceInUseException):
+        kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="app")
+    kinesis.deregister_stream_consumer(StreamARN=arn, ConsumerName="app")
+    with pytest.raises(kinesis.exceptions.ResourceNotFoundException):
+        kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
