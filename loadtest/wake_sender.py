@@ -17,7 +17,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         closers.append(r.aclose)
 
         def send() -> Awaitable[Any]:
-            return r.lpush(args.key, body)
+            return cast("Awaitable[Any]", r.lpush(args.key, body))
 
     async def one() -> tuple[int, int]:
         t0 = time.time_ns()

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -30,7 +30,7 @@ _FLAGS = re.compile(r"^--\s*flags:\s*(.*)$", re.MULTILINE)
 #: prefix of error replies raised by our functions: "RC <Code> <message>"
 ERROR_PREFIX = "RC "
 
-AnyRedis = Redis | RedisCluster
+AnyRedis: TypeAlias = Redis | RedisCluster
 
 
 def build_library() -> tuple[str, list[str]]:
@@ -95,4 +95,4 @@ def translate(exc: ResponseError) -> Exception:
         return errors.ServiceUnavailable(
             "The backing Redis is out of memory (maxmemory reached); nothing was written."
         )
-    return exc
+    return cast(Exception, exc)

@@ -13,6 +13,7 @@ waits.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import time
@@ -177,7 +178,12 @@ class StreamConsumers:
         ends = time.monotonic() + lifetime_s
         quiet_since = time.monotonic()
         first = True
+        me = asyncio.current_task()
         while time.monotonic() < ends:
+            if me is not None and me.cancelling():
+                # redis-py can swallow a cancellation that lands inside a blocking read:
+                # honour it here, or the subscription would run on for its 5 minutes
+                raise asyncio.CancelledError
             held = await self._ctx.scripts.call(
                 "stream_subscribe", [shard.subscription(consumer)],
                 [clock_arg(self._ctx.clock), token, 0, 0, "check"])

@@ -50,7 +50,7 @@ class Wakeups:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()
         await self._redis.aclose()
 
     @contextlib.asynccontextmanager
@@ -103,7 +103,7 @@ class Wakeups:
     async def _resubscribe(self) -> None:
         channels = list(self._subscribed)
         with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
             self._pubsub = self._redis.pubsub()
             if channels:
                 await self._pubsub.subscribe(*channels)
