@@ -1,4 +1,4 @@
-"""Wire codecs: AWS JSON and query requests/responses <-> the dicts boto3 users see.
+"""Wire codecs: AWS JSON, CBOR and query requests/responses <-> the dicts boto3 users see.
 
 The server's service adapters work on plain dicts shaped like the service's JSON
 input/output (``{"QueueUrl": ..., "Entries": [{"Id": "a", "MessageAttributes": {"n":
@@ -10,20 +10,30 @@ wire protocols, driven by the botocore service model it is built with::
 
     codec = ServiceCodec(botocore.session.get_session().get_service_model("sqs"))
     params = codec.decode_json("SendMessage", body)            # awsJson request
+    params = codec.decode_cbor("PutRecord", body)              # x-amz-cbor-1.1 request
     params = codec.decode_query("SendMessage", form)           # query request
     body = codec.encode_json("SendMessage", result)            # awsJson response
+    body = codec.encode_cbor("GetRecords", result)             # x-amz-cbor-1.1 response
     body = codec.encode_query_response("SendMessage", result, request_id)
 
 Build one codec per service at start-up and share it: it holds no request state, and
 compiles each shape's decoder/encoder once, on first use. SQS's query names (which the
 JSON-era botocore model no longer carries) come from ``codec_common.SQS_QUERY_COMPAT``.
 
+**CBOR** (``application/x-amz-cbor-1.1``, the Java SDKs' default for Kinesis) is the JSON
+protocol with CBOR bodies (:mod:`broker.server.cbor`): same operations, members and error
+map (``__type``, ``message``), but blobs travel as byte strings and timestamps as tag 1
+around epoch *milliseconds* (what the Java SDKs write and parse, against RFC 8949's
+seconds). Decoding also takes tag-1 seconds, bare numbers (a magnitude above
+``CBOR_MS_THRESHOLD`` counts milliseconds, anything less seconds), timestamp text, and
+base64 text for blobs.
+
 Errors (all from ``broker.errors``):
 
 * unknown operation: ``UnknownOperationException`` (JSON), ``InvalidAction`` (query),
   ``MissingAction`` (query, no ``Action`` at all);
-* JSON body that does not parse or does not fit the input shape (including bad base64):
-  ``SerializationException``;
+* JSON or CBOR body that does not parse or does not fit the input shape (including bad
+  base64): ``SerializationException``;
 * query field that does not parse (integer, boolean, number, base64, timestamp):
   ``InvalidParameterValue``; a map entry without its key or value: ``MissingParameter``.
 
@@ -32,11 +42,13 @@ Required members are not checked here: the action layer answers ``MissingParamet
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from broker import errors
+from broker.server import cbor
 from broker.server.codec_common import (
     QUERY_COMPAT,
     SQS_QUERY_COMPAT,
@@ -44,14 +56,24 @@ from broker.server.codec_common import (
     QueryCompat,
     QueryNames,
     ServiceModel,
+    Shape,
     apply_query_compat,
+    b64decode,
+    parse_timestamp,
+    to_datetime,
 )
-from broker.server.json_codec import BadJsonValue, JsonCompiler, JsonDecoder, JsonEncoder
+from broker.server.json_codec import (
+    BadJsonValue,
+    JsonCompiler,
+    JsonDecoder,
+    JsonEncoder,
+)
 from broker.server.json_codec import decode_body as _decode_json_body
 from broker.server.json_codec import encode_body as _encode_json_body
 from broker.server.query_codec import QueryCompiler, QueryDecoder, xml_text
 
 __all__ = [
+    "CBOR_CONTENT_TYPE",
     "QUERY_COMPAT",
     "SQS_QUERY_COMPAT",
     "XML_CONTENT_TYPE",
@@ -65,12 +87,105 @@ Protocol = Literal["json", "query"]
 
 XML_CONTENT_TYPE: Final = "text/xml"
 """``Content-Type`` of query-protocol responses (what SQS and SNS send)."""
+CBOR_CONTENT_TYPE: Final = "application/x-amz-cbor-1.1"
+"""``Content-Type`` of CBOR requests and responses."""
+CBOR_MS_THRESHOLD: Final = 100_000_000_000
+"""A CBOR timestamp of a larger magnitude counts milliseconds (1e11 ms is March 1973,
+1e11 s the year 5138)."""
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLISECOND: Final = dt.timedelta(milliseconds=1)
 
 
 def _no_input(value: Any) -> dict[str, Any]:
     if type(value) is not dict:
         raise BadJsonValue("Start of structure or map expected.")
     return {}
+
+
+# --- CBOR leaves (the rest of the shape walk is the JSON codec's) ------------------------
+
+
+def _cbor_blob(value: Any) -> bytes:
+    if type(value) is bytes:
+        return value
+    if type(value) is str:  # base64 text, as in JSON (lenient: AWS sends byte strings)
+        try:
+            return b64decode(value)
+        except ValueError:
+            raise BadJsonValue("Base64 encoded value is not valid.") from None
+    raise _cbor_mismatch(value, "a Blob")
+
+
+def _cbor_timestamp(value: Any) -> dt.datetime:
+    raw = value
+    if type(value) is cbor.Tag:
+        if value.number not in (0, 1):  # 0: date/time text, 1: epoch-based
+            raise _cbor_mismatch(value, "a Timestamp")
+        value = value.value
+    kind = type(value)
+    try:
+        if kind is int or kind is float:
+            if abs(value) > CBOR_MS_THRESHOLD:
+                return _EPOCH + dt.timedelta(milliseconds=value)
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        if kind is str:
+            return parse_timestamp(value)
+    except (ValueError, OverflowError, OSError):
+        raise BadJsonValue(f"Timestamp value {raw!r} is not valid.") from None
+    raise _cbor_mismatch(value, "a Timestamp")
+
+
+def _cbor_mismatch(value: Any, expected: str) -> BadJsonValue:
+    """The JSON codec's wording, with CBOR's byte strings and tags."""
+    if isinstance(value, dict):
+        return BadJsonValue("Start of structure or map found where not expected.")
+    if isinstance(value, list):
+        return BadJsonValue("Start of list found where not expected.")
+    if isinstance(value, cbor.Tag):
+        token = f"CBOR tag {value.number}"
+    elif isinstance(value, bytes):
+        token = "BYTE_STRING_VALUE"
+    elif isinstance(value, str):
+        token = "STRING_VALUE"
+    elif isinstance(value, bool):
+        token = "BOOLEAN_VALUE"
+    else:
+        token = "NUMBER_VALUE"
+    return BadJsonValue(f"{token} can not be converted to {expected}")
+
+
+def _cbor_blob_out(value: bytes | bytearray | memoryview | str) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _cbor_timestamp_out(value: Any) -> cbor.Tag:
+    """Tag 1 around integer epoch milliseconds: the Java SDKs parse it with
+    ``Long.parseLong`` (a fraction or seconds would not do)."""
+    return cbor.Tag(1, (to_datetime(value) - _EPOCH) // _MILLISECOND)
+
+
+class _CborCompiler(JsonCompiler):
+    """The JSON codec's compiled shape walk with CBOR's blob, timestamp and float leaves."""
+
+    __slots__ = ()
+
+    def _build_decoder(self, shape: Shape, key: object) -> JsonDecoder:
+        if shape.type_name == "blob":
+            return _cbor_blob
+        if shape.type_name == "timestamp":
+            return _cbor_timestamp
+        return super()._build_decoder(shape, key)
+
+    def _build_encoder(self, shape: Shape, key: object) -> JsonEncoder:
+        type_name = shape.type_name
+        if type_name == "blob":
+            return _cbor_blob_out
+        if type_name == "timestamp":
+            return _cbor_timestamp_out
+        if type_name in ("float", "double"):
+            return float  # CBOR has NaN and the infinities
+        return super()._build_encoder(shape, key)
 
 
 def query_error_header(code: str, sender_fault: bool) -> str:
@@ -91,6 +206,9 @@ class ServiceCodec:
     """
 
     __slots__ = (
+        "_cbor",
+        "_cbor_in",
+        "_cbor_out",
         "_json",
         "_json_in",
         "_json_out",
@@ -136,6 +254,9 @@ class ServiceCodec:
         self._query = QueryCompiler(self._names)
         self._json_in: dict[str, JsonDecoder] = {}
         self._json_out: dict[str, JsonEncoder | None] = {}
+        self._cbor = _CborCompiler()
+        self._cbor_in: dict[str, JsonDecoder] = {}
+        self._cbor_out: dict[str, JsonEncoder | None] = {}
         self._query_in: dict[str, QueryDecoder] = {}
 
     @property
@@ -204,6 +325,53 @@ class ServiceCodec:
         """
         code = f"{service_prefix}#{shape_code}" if service_prefix else shape_code
         return json.dumps({"__type": code, "message": message}).encode()
+
+    # --- CBOR (awsJson with CBOR bodies) ----------------------------------------------
+
+    def decode_cbor(
+        self, operation_name: str, body: bytes | bytearray | memoryview
+    ) -> dict[str, Any]:
+        """A CBOR request body -> the operation's input dict (``SerializationException``).
+
+        An empty body reads as an empty map, as in JSON.
+        """
+        decoder = self._cbor_in.get(operation_name)
+        if decoder is None:
+            shape = self.operation(operation_name, "json").input_shape
+            decoder = self._cbor.decoder(shape) if shape is not None else _no_input
+            self._cbor_in[operation_name] = decoder
+        value: Any = {}
+        if body:
+            try:
+                value = cbor.loads(body, text_keys=True)
+            except cbor.CborError as exc:
+                raise errors.SerializationException(
+                    f"Malformed CBOR request body: {exc}.") from None
+        try:
+            result: dict[str, Any] = decoder(value)
+        except BadJsonValue as exc:
+            raise errors.SerializationException(exc.message()) from None
+        return result
+
+    def encode_cbor(self, operation_name: str, output: Mapping[str, Any] | None) -> bytes:
+        """The operation's output dict -> a CBOR response body (``None`` values omitted)."""
+        try:
+            encoder = self._cbor_out[operation_name]
+        except KeyError:
+            shape = self.operation(operation_name, "json").output_shape
+            encoder = self._cbor.encoder(shape) if shape is not None else None
+            self._cbor_out[operation_name] = encoder
+        if encoder is None:
+            if output:
+                raise ValueError(f"the operation has no output, got {sorted(output)}")
+            return cbor.dumps({})
+        return cbor.dumps(encoder(output) if output else {})
+
+    @staticmethod
+    def encode_cbor_error(shape_code: str, message: str, service_prefix: str = "") -> bytes:
+        """``encode_json_error``'s map (``__type``, ``message``) as a CBOR body."""
+        code = f"{service_prefix}#{shape_code}" if service_prefix else shape_code
+        return cbor.dumps({"__type": code, "message": message})
 
     # --- query protocol ----------------------------------------------------------------
 

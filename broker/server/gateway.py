@@ -5,7 +5,8 @@ Services plug in as :class:`Service` records (a codec and an async ``call``), so
 SNS and Kinesis share one port. Dispatch:
 
 * ``X-Amz-Target: <prefix>.<Operation>``: the JSON protocol of the service with that
-  target prefix (``AmazonSQS``);
+  target prefix (``AmazonSQS``); with ``Content-Type: application/x-amz-cbor-1.1`` (the
+  Java SDKs' default for Kinesis) the same protocol with CBOR bodies, errors included;
 * otherwise the query protocol (form body or query string with ``Action=``): the service
   named in the SigV4 credential scope, else the first service that has the action.
 """
@@ -27,7 +28,12 @@ from aiohttp import web
 from broker import errors
 from broker.server.access_log import AccessLog
 from broker.server.caller import Caller
-from broker.server.codecs import XML_CONTENT_TYPE, ServiceCodec, query_error_header
+from broker.server.codecs import (
+    CBOR_CONTENT_TYPE,
+    XML_CONTENT_TYPE,
+    ServiceCodec,
+    query_error_header,
+)
 from broker.server.http11 import Request
 from broker.server.metrics import Metrics
 from broker.server.sigv4 import Verifier, service_from_authorization
@@ -90,6 +96,7 @@ class _Exchange:
 
     request_id: str
     protocol: str = "query"
+    """``query``, ``json`` or ``cbor`` (an ``X-Amz-Target`` request with a CBOR body)."""
     service: Service | None = None
     action: str = "-"
     account: str = "-"
@@ -159,7 +166,7 @@ class Gateway:
     async def _answer(self, request: Request, ex: _Exchange) -> web.Response:
         target = request.headers.get("X-Amz-Target")
         if target is not None:
-            ex.protocol = "json"
+            ex.protocol = "cbor" if request.content_type == CBOR_CONTENT_TYPE else "json"
         body = await self._body(request)
         if target is not None:
             return await self._json(request, ex, target, body)
@@ -172,19 +179,28 @@ class Gateway:
         if service is None:
             raise errors.UnknownOperationException(
                 f"X-Amz-Target {target!r} names no operation of this endpoint.")
-        operation = service.codec.operation_for_target(target).name
+        codec = service.codec
+        operation = codec.operation_for_target(target).name
         ex.action = operation
+        if ex.protocol == "cbor":
+            caller = self._authenticate(request, body, ex)
+            params = codec.decode_cbor(operation, body)
+            self._require(service, operation, params)
+            result = await service.call(operation, params, caller)
+            return web.Response(
+                body=codec.encode_cbor(operation, result),
+                headers={"Content-Type": CBOR_CONTENT_TYPE, "x-amzn-RequestId": ex.request_id})
         if request.content_type not in JSON_CONTENT_TYPES:
             raise errors.SerializationException(
                 f"Content-Type {request.content_type or '(none)'!r} is not supported for "
-                f"X-Amz-Target requests; use {service.codec.json_content_type}.")
+                f"X-Amz-Target requests; use {codec.json_content_type}.")
         caller = self._authenticate(request, body, ex)
-        params = service.codec.decode_json(operation, body)
+        params = codec.decode_json(operation, body)
         self._require(service, operation, params)
         result = await service.call(operation, params, caller)
         return web.Response(
-            body=service.codec.encode_json(operation, result),
-            headers={"Content-Type": service.codec.json_content_type or "application/json",
+            body=codec.encode_json(operation, result),
+            headers={"Content-Type": codec.json_content_type or "application/json",
                      "x-amzn-RequestId": ex.request_id})
 
     async def _query(self, request: Request, ex: _Exchange, body: bytes) -> web.Response:
@@ -301,12 +317,19 @@ class Gateway:
         service = ex.service or self._services[0]
         headers = {"x-amzn-RequestId": ex.request_id}
         message = exc.message or exc.code
-        if ex.protocol == "json":
-            headers["Content-Type"] = service.codec.json_content_type or "application/json"
+        if ex.protocol != "query":
             if service.query_compatible:
                 headers["x-amzn-query-error"] = query_error_header(exc.wire_code(),
                                                                    exc.sender_fault)
-            body = ServiceCodec.encode_json_error(exc.code, message, service.json_error_prefix)
+            if ex.protocol == "cbor":
+                headers["Content-Type"] = CBOR_CONTENT_TYPE
+                body = ServiceCodec.encode_cbor_error(exc.code, message,
+                                                      service.json_error_prefix)
+            else:
+                headers["Content-Type"] = (service.codec.json_content_type
+                                           or "application/json")
+                body = ServiceCodec.encode_json_error(exc.code, message,
+                                                      service.json_error_prefix)
         else:
             headers["Content-Type"] = XML_CONTENT_TYPE
             code = exc.wire_code() if service.classic_codes else exc.code

@@ -71,7 +71,7 @@ CASES: list[Case] = [
     ("json-unknown-operation", "POST", "/", b"{}", _target("Frobnicate"), 400, "json",
      "UnknownOperationException"),
     ("json-unknown-service", "POST", "/", b"{}",
-     {"Content-Type": AMZ_JSON, "X-Amz-Target": "Kinesis_20131202.ListStreams"}, 400, "json",
+     {"Content-Type": AMZ_JSON, "X-Amz-Target": "DynamoDB_20120810.ListTables"}, 400, "json",
      "UnknownOperationException"),
     ("json-missing-parameter", "POST", "/", b"{}", _target("GetQueueUrl"), 400, "json",
      "MissingParameter"),
