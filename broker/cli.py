@@ -137,7 +137,73 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("name")
     for sp in (tc, tl, ts, tp, tu, td):
         _common(sp)
+
+    stream = sub.add_parser("stream", help="manage Kinesis-style streams and their records")
+    ssub = stream.add_subparsers(dest="action", required=True)
+    sc = ssub.add_parser("create", help="create a stream")
+    sc.add_argument("name")
+    sc.add_argument("--shards", type=int, help="ShardCount (default 1; on demand 4)")
+    sc.add_argument("--on-demand", action="store_true", help="StreamMode ON_DEMAND")
+    sl = ssub.add_parser("list", help="list streams")
+    sd = ssub.add_parser("describe", help="a stream and its shards")
+    sd.add_argument("name")
+    sp_ = ssub.add_parser("put", help="put one record")
+    sp_.add_argument("name")
+    sp_.add_argument("data")
+    sp_.add_argument("--key", required=True, help="PartitionKey")
+    sg = ssub.add_parser("get", help="print a shard's records")
+    sg.add_argument("name")
+    sg.add_argument("--shard", default="shardId-000000000000")
+    sg.add_argument("--from", dest="start", default="TRIM_HORIZON",
+                    choices=["TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER",
+                             "AFTER_SEQUENCE_NUMBER"])
+    sg.add_argument("--sequence-number")
+    sg.add_argument("--limit", type=int, default=100)
+    sr = ssub.add_parser("reshard", help="UpdateShardCount (uniform scaling)")
+    sr.add_argument("name")
+    sr.add_argument("--count", type=int, required=True, help="TargetShardCount")
+    sx = ssub.add_parser("delete", help="delete a stream and its records")
+    sx.add_argument("name")
+    for sp in (sc, sl, sd, sp_, sg, sr, sx):
+        _common(sp)
     return parser
+
+
+async def _stream_command(args: argparse.Namespace, client: Client) -> None:
+    out = sys.stdout.write
+    if args.action == "create":
+        created = await client.create_stream(args.name, args.shards, on_demand=args.on_demand)
+        out(f"{created.arn}\n")
+        return
+    if args.action == "list":
+        for info in await client.list_streams():
+            out(f"{info.arn}  {info.status}  {info.mode}  {info.open_shards} open shards\n")
+        return
+    stream = client.stream(args.name)
+    if args.action == "describe":
+        info = await stream.describe()
+        out(f"{info.arn}  {info.status}  {info.mode}  retention {info.retention_hours} h\n")
+        for s in info.shards:
+            state = "open" if s.open else f"closed at {s.ending_sequence}"
+            parents = ",".join(p for p in (s.parent, s.adjacent_parent) if p) or "-"
+            out(f"{s.shard_id}  hash keys {s.start_hash}-{s.end_hash}  parents {parents}  "
+                f"{state}\n")
+    elif args.action == "put":
+        res = await stream.put(args.data, args.key)
+        out(f"{res.shard_id}  {res.sequence_number}\n")
+    elif args.action == "get":
+        it = await stream.iterator(args.shard, args.start,
+                                   sequence_number=args.sequence_number)
+        page = await stream.get_records(it, args.limit)
+        for r in page.records:
+            out(f"{r.sequence_number}  {r.partition_key}  "
+                f"{r.data.decode(errors='backslashreplace')}\n")
+    elif args.action == "reshard":
+        await stream.update_shard_count(args.count)
+        out(f"{args.name}: {args.count} open shards\n")
+    elif args.action == "delete":
+        await stream.delete()
+        out(f"deleted stream {args.name}\n")
 
 
 async def _topic_command(args: argparse.Namespace, client: Client) -> None:
@@ -272,6 +338,8 @@ async def _run(args: argparse.Namespace) -> int:
     ):
         if args.command == "topic":
             await _topic_command(args, client)
+        elif args.command == "stream":
+            await _stream_command(args, client)
         else:
             await _queue_command(args, client)
     return RET_OK

@@ -5,6 +5,7 @@ Benchmarks (one module each, registering a sub-command):
 * ``queues``  SQS standard-queue throughput, latency, memory and long-poll wake-up.
 * ``fifo``    SQS FIFO-queue throughput with many groups, latency vs number of groups.
 * ``topics``  SNS topics: publish fan-out throughput and latency, filter evaluations.
+* ``streams`` Kinesis streams: PutRecords / GetRecords throughput, put-to-consumer latency.
 * ``server``  the broker server over HTTP (SendMessage requests/s, latency at a fixed
               rate) against moto's server.
 """
@@ -15,10 +16,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from loadtest import fifo, queues, server, topics
+from loadtest import fifo, queues, server, streams, topics
 
 #: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
-BENCHMARKS = (queues, fifo, topics, server)
+BENCHMARKS = (queues, fifo, topics, streams, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -81,6 +81,24 @@ async def test_topic_commands(plain_url: str) -> None:
     assert broker("topic", "delete", "cli-alerts", *url).returncode == 0
 
 
+async def test_stream_commands(plain_url: str) -> None:
+    url = ["--redis-url", plain_url]
+    r = broker("stream", "create", "cli-clicks", "--shards", "2", *url)
+    assert r.returncode == 0 and r.stdout.strip().endswith(":stream/cli-clicks"), r.stderr
+    assert "cli-clicks  ACTIVE  PROVISIONED  2 open shards" in broker("stream", "list",
+                                                                    *url).stdout
+    r = broker("stream", "put", "cli-clicks", "hello", "--key", "user-1", *url)
+    shard, sequence = r.stdout.split()
+    r = broker("stream", "get", "cli-clicks", "--shard", shard, *url)
+    assert r.stdout.strip() == f"{sequence}  user-1  hello"
+    assert broker("stream", "reshard", "cli-clicks", "--count", "4", *url).returncode == 0
+    described = broker("stream", "describe", "cli-clicks", *url).stdout
+    assert described.count(" open\n") == 4 and "closed at" in described
+    assert broker("stream", "delete", "cli-clicks", *url).returncode == 0
+    r = broker("stream", "put", "cli-clicks", "x", "--key", "k", *url)
+    assert r.returncode == 1 and "ResourceNotFoundException" in r.stderr
+
+
 async def test_errors_exit_non_zero_with_aws_code(plain_url: str) -> None:
     r = broker("queue", "send", "missing", "x", "--redis-url", plain_url)
     assert r.returncode == 1

@@ -55,6 +55,16 @@ def test_topics_example_runs(plain_url: str) -> None:
     assert lines[2] == "pager: ['disk full']"
 
 
+def test_streams_example_runs(plain_url: str) -> None:
+    code = block("create_stream").replace("redis://localhost:6379", plain_url)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("shardId-00000000000") and "user-1" in lines[0]
+    assert lines[1:] == ["4 open shards", "pushed: b'live'"]
+
+
 def test_boto3_example_runs(plain_url: str) -> None:
     example = block("boto3.client")
     with serving_in_thread(plain_url) as server:
