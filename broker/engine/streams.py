@@ -19,15 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from redis.exceptions import ResponseError
+
 from broker import errors
 from broker.engine.clock import clock_arg
 from broker.engine.context import Context
 from broker.engine.keys import StreamKeys
 from broker.engine.records import as_text
+from broker.engine.scripts import translate
 from broker.engine.stream_admin import ShardMap, StreamAdmin, StreamRef, validation_error
 from broker.engine.stream_iterators import IteratorCodec, Position
 from broker.engine.stream_routing import (
     entry_id,
+    entry_ms,
     hash_key,
     parse_hash_key,
     sequence_number,
@@ -214,7 +218,8 @@ class Streams:
         if not isinstance(iterator, str) or not iterator:
             raise validation_error(iterator, "shardIterator",
                                    "Member must have length greater than or equal to 1")
-        pos = await self._iterators.read(iterator, await self._admin.now_ms())
+        now = await self._admin.now_ms()
+        pos = await self._iterators.read(iterator, now)
         ref = StreamRef(pos.account, pos.stream)
         smap = await self._admin.shard_map(ref)
         if smap.epoch != pos.epoch:
@@ -222,17 +227,29 @@ class Streams:
             if smap.epoch != pos.epoch:
                 raise self._admin.not_found(ref)
         shard = StreamKeys(ref.account, ref.name).shard(pos.shard_id)
-        reply = await self._ctx.scripts.call(
-            "stream_get", [shard.data, shard.state],
-            [clock_arg(self._ctx.clock), pos.epoch, smap.retention_ms, pos.entry_id,
-             pos.mode, limit or MAX_GET_LIMIT, "1" if smap.throttled else ""])
-        if reply[0] == b"GONE":
+        count = limit or MAX_GET_LIMIT
+        if smap.throttled:  # metered: the script counts the calls and bytes it serves
+            reply = await self._ctx.scripts.call(
+                "stream_get", [shard.data, shard.state],
+                [clock_arg(self._ctx.clock), pos.epoch, smap.retention_ms, pos.entry_id,
+                 pos.mode, count, "1"])
+            if reply[0] == b"T":
+                raise errors.ProvisionedThroughputExceededException(
+                    _rate_exceeded(ref, pos.shard_id))
+            state, entries = reply[1:3], reply[3] if reply[0] != b"GONE" else []
+            now = int(reply[0]) if reply[0] != b"GONE" else now
+            if reply[0] == b"GONE":
+                state = [b"GONE"]
+        else:  # the shard's state and a plain XRANGE, in one round trip
+            floor = now - smap.retention_ms
+            start = f"{floor}-0" if entry_ms(pos.entry_id) < floor else \
+                pos.entry_id if pos.mode == "at" else f"({pos.entry_id}"
+            state, entries = await self._peek_and_read(shard.data, shard.state, pos.epoch,
+                                                       start, count)
+        if state[0] == b"GONE":
             raise self._admin.not_found(ref)
-        if reply[0] == b"T":
-            raise errors.ProvisionedThroughputExceededException(
-                _rate_exceeded(ref, pos.shard_id))
-        now, closed, last = int(reply[0]), as_text(reply[1]), as_text(reply[2])
-        records = [record_of(e) for e in reply[3]]
+        closed, last = as_text(state[0]), as_text(state[1])
+        records = [record_of(e) for e in entries]
         if records:
             read_to = entry_id(records[-1].sequence_number) or pos.entry_id
             next_pos = Position(pos.account, pos.stream, pos.shard_id, pos.epoch, read_to,
@@ -250,6 +267,22 @@ class Streams:
             if children:
                 return GetRecordsResult(records, None, 0, children)
         return GetRecordsResult(records, await self._iterators.issue(next_pos), behind)
+
+
+    async def _peek_and_read(self, data: str, state: str, epoch: str, start: str,
+                             count: int) -> tuple[Any, Any]:
+        for attempt in (1, 2):
+            try:
+                async with self._ctx.redis.pipeline(transaction=False) as pipe:
+                    pipe.fcall("rc_stream_peek", 2, data, state, epoch)
+                    pipe.xrange(data, start, "+", count=count)
+                    peeked, entries = await pipe.execute()
+                return peeked, entries
+            except ResponseError as exc:
+                if attempt == 2 or "Function not found" not in str(exc):
+                    raise translate(exc) from None
+                await self._ctx.scripts.load()  # Redis lost the library: load it again
+        raise AssertionError("unreachable")
 
 
 def _rate_exceeded(ref: StreamRef, shard_id: str) -> str:
