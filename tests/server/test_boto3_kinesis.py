@@ -12,8 +12,10 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 
+from broker import Limits
 from broker.engine.stream_routing import even_ranges
 from broker.server.app import BrokerServer
+from tests.broker_servers import serving_in_thread
 from tests.server.helpers import REGION, seen, unique_name
 
 
@@ -202,3 +204,28 @@ def test_stream_consumers(kinesis: BaseClient) -> None:
     kinesis.deregister_stream_consumer(StreamARN=arn, ConsumerName="app")
     with pytest.raises(kinesis.exceptions.ResourceNotFoundException):
         kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
+
+
+def test_throughput_limits_on_the_wire(plain_url: str) -> None:
+    """A server with the default limits: the 6th GetRecords in a second and records over
+    1,000 a second are refused as boto3 expects; the tag switches them off."""
+    with serving_in_thread(plain_url, limits=Limits()) as server:
+        kinesis = _client(server)
+        name = unique_name("s")
+        kinesis.create_stream(StreamName=name, ShardCount=1)
+        batch = [{"Data": b"x", "PartitionKey": "k"}] * 500
+        codes = set()
+        for _ in range(6):  # 3,000 records in about a second: over 1,000 records/s
+            reply = kinesis.put_records(StreamName=name, Records=batch)
+            codes |= {r.get("ErrorCode") for r in reply["Records"]}
+        assert "ProvisionedThroughputExceededException" in codes
+        it = kinesis.get_shard_iterator(StreamName=name, ShardId="shardId-000000000000",
+                                        ShardIteratorType="LATEST")["ShardIterator"]
+        with pytest.raises(kinesis.exceptions.ProvisionedThroughputExceededException):
+            for _ in range(12):  # over 5 reads a second
+                it = kinesis.get_records(ShardIterator=it)["NextShardIterator"]
+        kinesis.add_tags_to_stream(StreamName=name,
+                                   Tags={"redcurrent:throughput-limits": "off"})
+        for _ in range(10):
+            kinesis.get_records(ShardIterator=it)
+        kinesis.close()
