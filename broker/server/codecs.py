@@ -67,6 +67,7 @@ from broker.server.json_codec import (
     JsonCompiler,
     JsonDecoder,
     JsonEncoder,
+    mismatch,
 )
 from broker.server.json_codec import decode_body as _decode_json_body
 from broker.server.json_codec import encode_body as _encode_json_body
@@ -138,21 +139,11 @@ def _cbor_timestamp(value: Any) -> dt.datetime:
 
 def _cbor_mismatch(value: Any, expected: str) -> BadJsonValue:
     """The JSON codec's wording, with CBOR's byte strings and tags."""
-    if isinstance(value, dict):
-        return BadJsonValue("Start of structure or map found where not expected.")
-    if isinstance(value, list):
-        return BadJsonValue("Start of list found where not expected.")
     if isinstance(value, cbor.Tag):
-        token = f"CBOR tag {value.number}"
-    elif isinstance(value, bytes):
-        token = "BYTE_STRING_VALUE"
-    elif isinstance(value, str):
-        token = "STRING_VALUE"
-    elif isinstance(value, bool):
-        token = "BOOLEAN_VALUE"
-    else:
-        token = "NUMBER_VALUE"
-    return BadJsonValue(f"{token} can not be converted to {expected}")
+        return BadJsonValue(f"CBOR tag {value.number} can not be converted to {expected}")
+    if isinstance(value, bytes):
+        return BadJsonValue(f"BYTE_STRING_VALUE can not be converted to {expected}")
+    return mismatch(value, expected)
 
 
 def _cbor_blob_out(value: bytes | bytearray | memoryview | str) -> bytes:

@@ -76,7 +76,8 @@ class BadJsonValue(Exception):
         return f"{self.reason} (at {where})" if where else self.reason
 
 
-def _mismatch(value: Any, expected: str) -> BadJsonValue:
+def mismatch(value: Any, expected: str) -> BadJsonValue:
+    """The error for a value of the wrong JSON type (the AWS JSON protocol's wording)."""
     if isinstance(value, dict):
         return BadJsonValue("Start of structure or map found where not expected.")
     if isinstance(value, list):
@@ -100,13 +101,13 @@ def _identity(value: Any) -> Any:
 def _decode_string(value: Any) -> str:
     if type(value) is str:
         return value
-    raise _mismatch(value, "a String")
+    raise mismatch(value, "a String")
 
 
 def _decode_boolean(value: Any) -> bool:
     if type(value) is bool:
         return value
-    raise _mismatch(value, "a Boolean")
+    raise mismatch(value, "a Boolean")
 
 
 def _integer_decoder(type_name: str) -> JsonDecoder:
@@ -119,7 +120,7 @@ def _integer_decoder(type_name: str) -> JsonDecoder:
         elif kind is float and value.is_integer():
             number = int(value)
         else:
-            raise _mismatch(value, words)
+            raise mismatch(value, words)
         if not low <= number <= high:
             raise BadJsonValue(f"Numeric value ({value}) out of range of {java}")
         return number
@@ -136,14 +137,14 @@ def _float_decoder(type_name: str) -> JsonDecoder:
             return float(value)
         if kind is str and value in _NON_FINITE:
             return float(value)
-        raise _mismatch(value, words)
+        raise mismatch(value, words)
 
     return decode
 
 
 def _decode_blob(value: Any) -> bytes:
     if type(value) is not str:
-        raise _mismatch(value, "a Blob")
+        raise mismatch(value, "a Blob")
     try:
         return b64decode(value)
     except ValueError:
@@ -159,7 +160,7 @@ def _decode_timestamp(value: Any) -> dt.datetime:
             return parse_timestamp(value)
     except (ValueError, OverflowError, OSError):
         raise BadJsonValue(f"Timestamp value {value!r} is not valid.") from None
-    raise _mismatch(value, "a Timestamp")
+    raise mismatch(value, "a Timestamp")
 
 
 # --- the compiler ----------------------------------------------------------------------
@@ -213,7 +214,7 @@ class JsonCompiler:
 
         def decode(value: Any) -> dict[str, Any]:
             if type(value) is not dict:
-                raise _mismatch(value, "a Structure")
+                raise mismatch(value, "a Structure")
             out: dict[str, Any] = {}
             for wire, raw in value.items():
                 entry = table.get(wire)
@@ -237,7 +238,7 @@ class JsonCompiler:
 
         def decode(value: Any) -> list[Any]:
             if type(value) is not list:
-                raise _mismatch(value, "a List")
+                raise mismatch(value, "a List")
             out: list[Any] = []
             for index, item in enumerate(value):
                 if item is None:
@@ -256,7 +257,7 @@ class JsonCompiler:
 
         def decode(value: Any) -> dict[str, Any]:
             if type(value) is not dict:
-                raise _mismatch(value, "a Map")
+                raise mismatch(value, "a Map")
             out: dict[str, Any] = {}
             for name, item in value.items():
                 if item is None:
