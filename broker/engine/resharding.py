@@ -120,8 +120,8 @@ class Resharding:
         keys = StreamKeys(ref.account, ref.name)
         plan = json.dumps({"parents": parents, "children": children})
         first = await self._ctx.scripts.call(
-            "stream_reshard_begin", [keys.meta],
-            [clock_arg(self._ctx.clock), epoch, len(children), plan])
+            "stream_reshard_begin", [keys.meta, keys.shards],
+            [clock_arg(self._ctx.clock), epoch, len(children), plan, *parents])
         await self._run(ref, epoch, parents, children, int(first))
 
     async def _run(self, ref: StreamRef, epoch: str, parents: list[str],
@@ -153,7 +153,7 @@ class Resharding:
                           c.get("p"), c.get("a"))
             updates += [child.shard_id, msgpack.packb(child.pack())]
         await self._ctx.scripts.call("stream_reshard_end", [keys.meta, keys.shards],
-                                     [epoch, *updates])
+                                     [epoch, first, *updates])
         self._admin.forget(ref)
 
     async def finish(self, ref: StreamRef, stale_only: bool = True) -> bool:

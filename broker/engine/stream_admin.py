@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +40,8 @@ ON_DEMAND_SHARDS = 4
 LIMITS_TAG = "redcurrent:throughput-limits"
 DEFAULT_RETENTION_H = 24
 MAX_RETENTION_H = 8760
+#: how long a process keeps a stream's shard map before reading it again
+MAP_TTL_S = 1.0
 #: how long a create or delete may stay unfinished before another caller finishes it
 STALE_TRANSITION_MS = 10_000
 
@@ -59,6 +62,9 @@ class ShardMap:
     shards: tuple[Shard, ...]
     throttled: bool = False
     """Whether the shards' throughput limits apply (provisioned, not switched off)."""
+    read_at: float = 0.0
+    """When it was read (monotonic s): a process re-reads it after ``MAP_TTL_S``, so
+    retention and limit changes made elsewhere reach it within that."""
 
     def shard(self, shard_id: str) -> Shard | None:
         return next((s for s in self.shards if s.shard_id == shard_id), None)
@@ -264,7 +270,8 @@ class StreamAdmin:
     async def shard_map(self, ref: StreamRef, refresh: bool = False) -> ShardMap:
         """The stream's shards for routing and reading (cached; ``refresh`` re-reads)."""
         cached = self._maps.get(ref)
-        if cached is not None and not refresh:
+        if cached is not None and not refresh and \
+                time.monotonic() - cached.read_at < MAP_TTL_S:
             return cached
         found = await self.meta(ref)
         if found is None or found[0]["status"] not in ("ACTIVE", "UPDATING"):
@@ -274,7 +281,7 @@ class StreamAdmin:
         throttled = self._ctx.limits.stream_throughput_limits and \
             meta["mode"] == "PROVISIONED" and meta.get("limits") != "off"
         smap = ShardMap(meta["epoch"], int(meta["retention_h"]) * 3_600_000, tuple(shards),
-                        throttled)
+                        throttled, time.monotonic())
         self._maps[ref] = smap
         return smap
 
@@ -334,7 +341,10 @@ class StreamAdmin:
         _, shards = await self._settled(ref)
         kind = (shard_filter or {}).get("Type")
         if kind == "AFTER_SHARD_ID":
-            after = max(after or "", str((shard_filter or {}).get("ShardId") or ""))
+            if not (shard_filter or {}).get("ShardId"):
+                raise errors.InvalidArgumentException(
+                    "ShardId must be provided with ShardFilter type AFTER_SHARD_ID.")
+            after = max(after or "", str((shard_filter or {}).get("ShardId")))
         elif kind == "AT_LATEST":
             shards = [s for s in shards if s.open]
         elif kind in ("AT_TIMESTAMP", "FROM_TIMESTAMP"):

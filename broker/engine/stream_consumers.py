@@ -40,6 +40,9 @@ HEARTBEAT_S = 5.0
 #: how long one XREAD waits before the subscription looks at its lease and the clock
 BLOCK_MS = 1_000
 MAX_EVENT_RECORDS = 10_000
+#: live subscriptions per engine: each holds one of the pool's connections while it waits
+#: (the pool has 64; the rest stay for everything else)
+MAX_LIVE_SUBSCRIPTIONS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ class StreamConsumers:
         self._ctx = ctx
         self._admin = admin
         self._streams = streams
+        self._live = 0
+        """Subscriptions being iterated in this process."""
 
     # -- the registry --------------------------------------------------------------------
 
@@ -106,7 +111,10 @@ class StreamConsumers:
         """DeregisterStreamConsumer (by stream ARN and name, or by consumer ARN)."""
         consumer = await self.describe(stream_arn, name, consumer_arn)
         ref = self._admin.ref_from("", None, consumer.stream_arn)
-        await self._ctx.redis.hdel(StreamKeys(ref.account, ref.name).consumers, consumer.name)
+        keys = StreamKeys(ref.account, ref.name)
+        await self._ctx.redis.hdel(keys.consumers, consumer.name)
+        for sid in await self._ctx.redis.hkeys(keys.shards):  # its subscriptions end
+            await self._ctx.redis.delete(keys.shard(as_text(sid)).subscription(consumer.name))
 
     async def describe(self, stream_arn: str | None, name: str | None,
                        consumer_arn: str | None) -> Consumer:
@@ -151,6 +159,10 @@ class StreamConsumers:
                         starting_position: Mapping[str, Any],
                         lifetime_s: float = SUBSCRIPTION_S) -> AsyncIterator[SubscribeEvent]:
         """SubscribeToShard: checks everything before returning the event iterator."""
+        if self._live >= MAX_LIVE_SUBSCRIPTIONS:
+            raise errors.LimitExceededException(
+                f"This process already serves {self._live} live subscriptions, the most "
+                f"it may (each holds a Redis connection while it waits).")
         consumer = await self.describe(None, None, consumer_arn)
         ref = self._admin.ref_from("", None, consumer.stream_arn)
         kind = starting_position.get("Type") or ""
@@ -167,12 +179,23 @@ class StreamConsumers:
             raise errors.ResourceInUseException(
                 f"Another active subscription exists for consumer {consumer_arn} on shard "
                 f"{shard_id}.")
-        return self._events(ref, smap.retention_ms, shard_id, consumer.name, token,
-                             position, mode, lifetime_s)
+        return self._events(ref, smap.epoch, smap.retention_ms, shard_id, consumer.name,
+                            token, position, mode, lifetime_s)
 
-    async def _events(self, ref: StreamRef, retention_ms: int, shard_id: str,
+    async def _events(self, ref: StreamRef, epoch: str, retention_ms: int, shard_id: str,
                       consumer: str, token: str, position: str, mode: str,
                       lifetime_s: float) -> AsyncIterator[SubscribeEvent]:
+        self._live += 1
+        try:
+            async for event in self._push(ref, epoch, retention_ms, shard_id, consumer,
+                                          token, position, mode, lifetime_s):
+                yield event
+        finally:
+            self._live -= 1
+
+    async def _push(self, ref: StreamRef, epoch: str, retention_ms: int, shard_id: str,
+                    consumer: str, token: str, position: str, mode: str,
+                    lifetime_s: float) -> AsyncIterator[SubscribeEvent]:
         shard = StreamKeys(ref.account, ref.name).shard(shard_id)
         redis = self._ctx.redis
         ends = time.monotonic() + lifetime_s
@@ -188,10 +211,12 @@ class StreamConsumers:
                 "stream_subscribe", [shard.subscription(consumer)],
                 [clock_arg(self._ctx.clock), token, 0, 0, "check"])
             if not held:
-                return  # another subscription took over
+                return  # taken over by another subscription, or the consumer is gone
             now = await self._admin.now_ms()
+            floor = now - retention_ms
             if first:  # the starting position itself may be a record (AT_*)
-                start = position if mode == "at" else f"({position}"
+                start = f"{floor}-0" if entry_ms(position) < floor else \
+                    position if mode == "at" else f"({position}"
                 entries = cast("list[Any]", await redis.xrange(shard.data, start, "+",
                                                                count=MAX_EVENT_RECORDS))
                 first = False
@@ -199,8 +224,20 @@ class StreamConsumers:
                 got = cast("list[Any]", await redis.xread(
                     {shard.data: position}, count=MAX_EVENT_RECORDS, block=BLOCK_MS))
                 entries = cast("list[Any]", got[0][1] if got else [])
-            records = [r for r in (record_of(e) for e in entries)
-                       if r.arrival_ms >= now - retention_ms]
+            if not entries:
+                state = await redis.hmget(shard.state, ["epoch", "closed"])
+                if state[0] is None or as_text(state[0]) != epoch:
+                    return  # the stream was deleted
+                if state[1] is not None:
+                    # closed: nothing more can come; read what arrived before the close
+                    entries = cast("list[Any]", await redis.xrange(
+                        shard.data, f"({position}", "+", count=MAX_EVENT_RECORDS))
+                    if not entries:
+                        smap = await self._admin.shard_map(ref, refresh=True)
+                        yield SubscribeEvent([], sequence_number(as_text(state[1])), 0,
+                                             children_of(smap, shard_id))
+                        return
+            records = [r for r in (record_of(e) for e in entries) if r.arrival_ms >= floor]
             if entries:
                 position = as_text(entries[-1][0])
             if records:
@@ -211,21 +248,9 @@ class StreamConsumers:
                                      0 if caught_up else max(0, now - records[-1].arrival_ms))
                 quiet_since = time.monotonic()
                 continue
-            closed = await redis.hget(shard.state, "closed")
-            if closed is not None and _not_before(position, as_text(closed)):
-                smap = await self._admin.shard_map(ref, refresh=True)
-                children = children_of(smap, shard_id)
-                if children:
-                    yield SubscribeEvent([], sequence_number(as_text(closed)), 0, children)
-                    return
             if time.monotonic() - quiet_since >= HEARTBEAT_S:
                 yield SubscribeEvent([], sequence_number(position), 0)
                 quiet_since = time.monotonic()
-
-
-def _not_before(position: str, closed: str) -> bool:
-    return (entry_ms(position), int(position.partition("-")[2] or 0)) >= \
-        (entry_ms(closed), int(closed.partition("-")[2] or 0))
 
 
 def _parse_consumer_arn(arn: str) -> tuple[str, str, int]:

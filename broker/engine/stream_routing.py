@@ -16,6 +16,8 @@ import hashlib
 import re
 
 MAX_HASH_KEY = 2**128 - 1
+#: each part of a Redis Stream entry ID is an unsigned 64-bit integer
+MAX_ENTRY_PART = 2**64 - 1
 _HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
 _SEQUENCE = re.compile(r"49(\d{20})(\d{20})")
 STREAM_NAME = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
@@ -56,7 +58,7 @@ def sequence_number(entry_id: str) -> str:
 def entry_id(sequence: str) -> str | None:
     """The Redis Stream entry ID of a sequence number; None when it is not one of ours."""
     m = _SEQUENCE.fullmatch(sequence) if isinstance(sequence, str) else None
-    if m is None:
+    if m is None or int(m.group(1)) > MAX_ENTRY_PART or int(m.group(2)) > MAX_ENTRY_PART:
         return None
     return f"{int(m.group(1))}-{int(m.group(2))}"
 

@@ -42,6 +42,9 @@ MAX_RECORD_BYTES = 1_048_576
 MAX_PUT_RECORDS = 500
 MAX_PUT_BYTES = 10 * 1_048_576
 MAX_GET_LIMIT = 10_000
+MAX_GET_BYTES = 10 * 1_048_576
+#: the first read of an unmetered GetRecords (the rest follows, sized by what it got)
+FIRST_READ = 1_000
 ITERATOR_TYPES = ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST",
                   "AT_TIMESTAMP")
 #: how long a put keeps re-reading the shard map after meeting a closed shard (longer
@@ -209,9 +212,10 @@ class Streams:
 
     # -- get records ---------------------------------------------------------------------
 
-    async def get_records(self, iterator: str, limit: int | None = None
-                          ) -> GetRecordsResult:
-        """GetRecords: up to ``limit`` (10,000) records from the iterator's position."""
+    async def get_records(self, iterator: str, limit: int | None = None, *,
+                          account: str | None = None) -> GetRecordsResult:
+        """GetRecords: up to ``limit`` (10,000) records, and at most 10 MiB, from the
+        iterator's position. ``account``: the caller's, when it must own the stream."""
         if limit is not None and not 1 <= limit <= MAX_GET_LIMIT:
             raise validation_error(limit, "limit", f"Member must have value between 1 and "
                                                    f"{MAX_GET_LIMIT}")
@@ -221,6 +225,10 @@ class Streams:
         now = await self._admin.now_ms()
         pos = await self._iterators.read(iterator, now)
         ref = StreamRef(pos.account, pos.stream)
+        if account is not None and account != pos.account:
+            raise errors.AccessDenied(
+                f"User is not authorized to read stream {pos.stream} of account "
+                f"{pos.account}.")
         smap = await self._admin.shard_map(ref)
         if smap.epoch != pos.epoch:
             smap = await self._admin.shard_map(ref, refresh=True)
@@ -245,11 +253,13 @@ class Streams:
             start = f"{floor}-0" if entry_ms(pos.entry_id) < floor else \
                 pos.entry_id if pos.mode == "at" else f"({pos.entry_id}"
             state, entries = await self._peek_and_read(shard.data, shard.state, pos.epoch,
-                                                       start, count)
+                                                       start, min(count, FIRST_READ))
         if state[0] == b"GONE":
             raise self._admin.not_found(ref)
         closed, last = as_text(state[0]), as_text(state[1])
-        records = [record_of(e) for e in entries]
+        records = _capped([record_of(e) for e in entries])
+        if not smap.throttled:
+            records = await self._read_more(shard.data, records, count)
         if records:
             read_to = entry_id(records[-1].sequence_number) or pos.entry_id
             next_pos = Position(pos.account, pos.stream, pos.shard_id, pos.epoch, read_to,
@@ -269,6 +279,26 @@ class Streams:
         return GetRecordsResult(records, await self._iterators.issue(next_pos), behind)
 
 
+    async def _read_more(self, data: str, records: list[Record], count: int
+                         ) -> list[Record]:
+        """Continue an unmetered read to ``count`` records or 10 MiB, sizing the next
+        read by the records seen so far (usually one more round trip, if any)."""
+        size = sum(_size(r) for r in records)
+        asked = min(count, FIRST_READ)
+        while len(records) == asked and len(records) < count and size < MAX_GET_BYTES:
+            room = (MAX_GET_BYTES - size) // max(1, size // len(records)) + 1
+            want = min(count - len(records), room)
+            more = cast("list[Any]", await self._ctx.redis.xrange(
+                data, f"({entry_id(records[-1].sequence_number)}", "+", count=want))
+            if not more:
+                break
+            grown = _capped(records + [record_of(e) for e in more])
+            if len(grown) < len(records) + len(more) or len(more) < want:
+                return grown  # full (10 MiB), or the end of the shard
+            records, asked = grown, len(grown)
+            size = sum(_size(r) for r in records)
+        return records
+
     async def _peek_and_read(self, data: str, state: str, epoch: str, start: str,
                              count: int) -> tuple[Any, Any]:
         for attempt in (1, 2):
@@ -283,6 +313,20 @@ class Streams:
                     raise translate(exc) from None
                 await self._ctx.scripts.load()  # Redis lost the library: load it again
         raise AssertionError("unreachable")
+
+
+def _size(r: Record) -> int:
+    return len(r.data) + len(r.partition_key)
+
+
+def _capped(records: list[Record]) -> list[Record]:
+    """The records that fit in one GetRecords reply: 10 MiB, at least one record."""
+    total = 0
+    for i, r in enumerate(records):
+        total += _size(r)
+        if total > MAX_GET_BYTES and i > 0:
+            return records[:i]
+    return records
 
 
 def _rate_exceeded(ref: StreamRef, shard_id: str) -> str:

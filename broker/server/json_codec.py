@@ -122,7 +122,8 @@ def _integer_decoder(type_name: str) -> JsonDecoder:
         else:
             raise mismatch(value, words)
         if not low <= number <= high:
-            raise BadJsonValue(f"Numeric value ({value}) out of range of {java}")
+            shown = value if number.bit_length() < 256 else "too large"
+            raise BadJsonValue(f"Numeric value ({shown}) out of range of {java}")
         return number
 
     return decode
@@ -353,6 +354,9 @@ def decode_body(decoder: JsonDecoder, body: bytes | bytearray | memoryview) -> d
             ) from None
         except RecursionError:
             raise errors.SerializationException("JSON request body is nested too deeply.") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise errors.SerializationException(f"Malformed JSON request body: {exc}.") \
+                from None
     try:
         result: dict[str, Any] = decoder(value)
     except BadJsonValue as exc:

@@ -167,14 +167,21 @@ class KinesisActions:
                                                                p.get("ConsumerName") or "")
         return {"Consumer": consumer.to_wire()}
 
+    def _consumer_stream(self, p: Params, caller: Caller) -> str | None:
+        """The stream a consumer request names (checked to be the caller's)."""
+        arn = p.get("StreamARN") or (p.get("ConsumerARN") or "").partition("/consumer/")[0]
+        if arn:
+            self._own(self.admin.ref_from(caller.account_id, None, arn), caller)
+        return p.get("StreamARN")
+
     async def deregister_consumer(self, p: Params, caller: Caller) -> Result:
         await self.engine.stream_consumers.deregister(
-            p.get("StreamARN"), p.get("ConsumerName"), p.get("ConsumerARN"))
+            self._consumer_stream(p, caller), p.get("ConsumerName"), p.get("ConsumerARN"))
         return {}
 
     async def describe_consumer(self, p: Params, caller: Caller) -> Result:
         consumer = await self.engine.stream_consumers.describe(
-            p.get("StreamARN"), p.get("ConsumerName"), p.get("ConsumerARN"))
+            self._consumer_stream(p, caller), p.get("ConsumerName"), p.get("ConsumerARN"))
         return {"ConsumerDescription": consumer.to_wire(with_stream=True)}
 
     async def list_consumers(self, p: Params, caller: Caller) -> Result:
@@ -209,7 +216,8 @@ class KinesisActions:
         return {"ShardIterator": it}
 
     async def get_records(self, p: Params, caller: Caller) -> Result:
-        result = await self.streams.get_records(p.get("ShardIterator") or "", p.get("Limit"))
+        result = await self.streams.get_records(p.get("ShardIterator") or "", p.get("Limit"),
+                                                account=caller.account_id)
         return result.to_wire()
 
 

@@ -169,10 +169,11 @@ async def test_interrupted_reshard_is_finished(clocked_engine: Engine,
     children = [{"s": "0", "e": str(2**127 - 1), "p": "shardId-000000000000"},
                 {"s": str(2**127), "e": str(MAX_HASH_KEY), "p": "shardId-000000000000"}]
     # a resharder that "dies" after closing the parent
-    await engine.scripts.call("stream_reshard_begin", [keys.meta],
+    await engine.scripts.call("stream_reshard_begin", [keys.meta, keys.shards],
                               [str(clock.now_ms()), epoch, 2,
                                json.dumps({"parents": ["shardId-000000000000"],
-                                           "children": children})])
+                                           "children": children}),
+                               "shardId-000000000000"])
     parent = keys.shard("shardId-000000000000")
     await engine.scripts.call("stream_close_shard", [parent.data, parent.state],
                               [str(clock.now_ms()), epoch])
@@ -184,3 +185,28 @@ async def test_interrupted_reshard_is_finished(clocked_engine: Engine,
     assert put.shard_id in ("shardId-000000000001", "shardId-000000000002")
     raw = await engine.redis.hget(keys.shards, "shardId-000000000000")
     assert msgpack.unpackb(raw)["se"]  # the parent got its ending sequence number
+
+
+
+async def test_reshard_steps_cannot_cross(engine: Engine) -> None:
+    """A parent checked by one caller but split meanwhile by another is refused at the
+    begin step, and a late end step of a finished reshard cannot end a newer one."""
+    ref = StreamRef(ACCOUNT, "racing")
+    await engine.stream_admin.create(ref, 1)
+    keys = StreamKeys(ACCOUNT, "racing")
+    epoch = (await engine.redis.hget(keys.meta, "epoch") or b"").decode()
+    await engine.resharding.split(ref, "shardId-000000000000", HALF)
+    with pytest.raises(errors.InvalidArgumentException, match="already been merged"):
+        await engine.scripts.call("stream_reshard_begin", [keys.meta, keys.shards],
+                                  ["", epoch, 2, "{}", "shardId-000000000000"])
+    # a newer reshard is under way (begun, parent closed) when a late end of the split
+    # arrives: it changes nothing
+    first = await engine.scripts.call(
+        "stream_reshard_begin", [keys.meta, keys.shards],
+        ["", epoch, 2, json.dumps({"parents": ["shardId-000000000001"], "children": []}),
+         "shardId-000000000001"])
+    assert await engine.scripts.call("stream_reshard_end", [keys.meta, keys.shards],
+                                     [epoch, 1]) == 0
+    assert (await engine.redis.hget(keys.meta, "reshard_first")) == str(first).encode()
+    assert await engine.scripts.call("stream_reshard_end", [keys.meta, keys.shards],
+                                     [epoch, first]) == 1

@@ -89,3 +89,24 @@ async def test_take_over_and_closed_shard_end(clocked_engine: Engine, clock: obj
     assert [r.data for e in events for r in e.records] == [b"last"]
     assert [c.shard_id for c in events[-1].child_shards] == ["shardId-000000000001",
                                                             "shardId-000000000002"]
+
+
+async def test_empty_closed_shard_and_deregistered_consumer_end(engine: Engine) -> None:
+    """A subscription to an empty shard that a reshard closed ends with its children
+    (UpdateShardCount makes such short-lived shards); deregistering the consumer ends its
+    subscriptions."""
+    ref = StreamRef(ACCOUNT, "short-lived")
+    await engine.stream_admin.create(ref, 1)
+    c = engine.stream_consumers
+    consumer = await c.register(engine.stream_admin.arn(ref), "app")
+    await engine.resharding.split(ref, "shardId-000000000000", str(2**127))
+    events = await c.subscribe(consumer.arn, "shardId-000000000000", {"Type": "TRIM_HORIZON"})
+    got = [e async for e in events]
+    assert len(got) == 1 and got[0].records == []
+    assert [s.shard_id for s in got[0].child_shards] == ["shardId-000000000001",
+                                                        "shardId-000000000002"]
+    live = await c.subscribe(consumer.arn, "shardId-000000000001", {"Type": "LATEST"})
+    task = asyncio.create_task(anext(live, None))
+    await asyncio.sleep(0.1)
+    await c.deregister(None, None, consumer.arn)
+    assert await asyncio.wait_for(task, 5) is None  # ended without an event

@@ -269,3 +269,30 @@ async def test_provisioned_throughput_limits(redis_url: str, clock: ManualClock)
         await admin.create(elastic, 1, "ON_DEMAND")
         for _ in range(3):
             assert (await s.put_records(elastic, [PutEntry(b"x", "k")] * 500))[1] == 0
+
+
+@pytest.mark.parametrize("metered", [False, True])
+async def test_get_records_stops_at_10_mib(redis_url: str, clock: ManualClock,
+                                           metered: bool) -> None:
+    """A GetRecords reply holds at most 10 MiB (at least one record), metered or not,
+    and the next iterator continues right after it; sequence numbers out of a stream
+    entry id's range are refused, not a server error."""
+    limits = Limits(stream_throughput_limits=metered)
+    async with Engine.from_url(redis_url, clock=clock, limits=limits) as engine:
+        ref = StreamRef(ACCOUNT, "heavy")
+        await engine.stream_admin.create(ref, 1)
+        s = engine.streams
+        big = b"z" * 900_000
+        for i in range(14):  # 12.6 MB, one second's write budget at a time
+            clock.advance(1)
+            await s.put_record(ref, PutEntry(big, f"k{i}"))
+        clock.advance(1)
+        it = await s.get_shard_iterator(ref, "shardId-000000000000", "TRIM_HORIZON")
+        first = await s.get_records(it)
+        assert len(first.records) == 11  # 11 x 0.9 MB <= 10 MiB < 12 x 0.9 MB
+        clock.advance(10)
+        rest = await s.get_records(first.next_iterator or "")
+        assert [r.partition_key for r in rest.records] == ["k11", "k12", "k13"]
+        with pytest.raises(errors.InvalidArgumentException):
+            await s.get_shard_iterator(ref, "shardId-000000000000", "AT_SEQUENCE_NUMBER",
+                                       "49" + "9" * 40)

@@ -68,6 +68,8 @@ CASES: list[Case] = [
      "json", "SerializationException"),
     ("json-nested-too-deep", "POST", "/", _NESTED, _target("ListQueues"), 400, "json",
      "SerializationException"),
+    ("json-int-too-long", "POST", "/", b'{"MaxResults": ' + b"9" * 5000 + b"}",
+     _target("ListQueues"), 400, "json", "SerializationException"),
     ("json-unknown-operation", "POST", "/", b"{}", _target("Frobnicate"), 400, "json",
      "UnknownOperationException"),
     ("json-unknown-service", "POST", "/", b"{}",

@@ -1,5 +1,5 @@
 -- stream_get: read records of one shard from a position (GetRecords), never older than
--- the stream's retention. With limits on, a provisioned shard serves 5 reads per second
+-- the stream's retention, at most `count` records and 10 MiB. With limits on, a provisioned shard serves 5 reads per second
 -- and 2 MiB per second (a large read uses up the following seconds' budget, as in
 -- Kinesis).
 -- KEYS: data, state  (of the shard)
@@ -19,7 +19,7 @@ local calls = 0
 local rnext = tonumber(st[5] or '0')
 if enforce then
   if tonumber(st[3] or '-1') == sec then calls = tonumber(st[4]) end
-  if calls >= 5 or rnext - now > 1000 then return {'T'} end
+  if calls >= 5 or rnext > now then return {'T'} end
 end
 local floor_ms = now - tonumber(ARGV[3])
 local ms = tonumber(string.match(ARGV[4], '^(%d+)-'))
@@ -31,13 +31,27 @@ elseif ARGV[5] == 'after' then
 else
   start = ARGV[4]
 end
-local entries = redis.call('XRANGE', data, start, '+', 'COUNT', tonumber(ARGV[6]))
+-- up to `want` records and at most 10 MiB (always at least one record), read in chunks
+local want, cap = tonumber(ARGV[6]), 10485760
+local entries, bytes, full = {}, 0, false
+while #entries < want and not full do
+  local asked = math.min(want - #entries, 500)
+  local chunk = redis.call('XRANGE', data, start, '+', 'COUNT', asked)
+  for _, e in ipairs(chunk) do
+    local size = 0
+    for j = 2, #e[2], 2 do size = size + #e[2][j] end
+    if #entries > 0 and bytes + size > cap then
+      full = true
+      break
+    end
+    entries[#entries + 1] = e
+    bytes = bytes + size
+  end
+  if #chunk < asked then break end
+  start = '(' .. chunk[#chunk][1]
+end
 local last = redis.call('XREVRANGE', data, '+', '-', 'COUNT', 1)
 if enforce then
-  local bytes = 0
-  for _, e in ipairs(entries) do
-    for j = 2, #e[2], 2 do bytes = bytes + #e[2][j] end
-  end
   rnext = math.max(rnext, now) + math.floor(bytes * 1000 / 2097152)
   redis.call('HSET', state, 'rsec', sec, 'rcalls', calls + 1, 'rnext', rnext)
 end
