@@ -97,7 +97,7 @@ class Resharding:
                 f"UpdateShardCount cannot scale down below half your current open shard "
                 f"count. Current open shard count: {n} Target shard count: {target}")
         await self._admin.check_shard_limit(ref, max(0, target - n))
-        ranges = even_ranges(target)
+        ranges = _snapped(even_ranges(target), [s.start_hash for s in current])
         for lo, _ in ranges[1:]:  # split wherever a new range starts inside a shard
             shards = await self._open_now(ref)
             inside = next((s for s in shards if s.start_hash < lo <= s.end_hash), None)
@@ -202,3 +202,17 @@ class Resharding:
                 f"already been merged or split, and thus is not eligible for merging or "
                 f"splitting.")
         return shard
+
+
+def _snapped(ranges: list[tuple[int, int]], starts: list[int]) -> list[tuple[int, int]]:
+    """The even ranges with each boundary moved onto an existing shard boundary when it
+    is within a few keys of one: the integer division of the key space makes, say, the
+    3-shard and 6-shard boundaries differ by one key, which would otherwise cost a split
+    into a one-key shard and a merge back."""
+    tolerance = len(ranges) + len(starts)
+    bounds = [0]
+    for lo, _ in ranges[1:]:
+        near = min(starts, key=lambda x: abs(x - lo))
+        bounds.append(near if abs(near - lo) <= tolerance and near > bounds[-1] else lo)
+    ends = [b - 1 for b in bounds[1:]] + [ranges[-1][1]]
+    return list(zip(bounds, ends, strict=True))

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
@@ -65,15 +66,22 @@ class ShardMap:
     read_at: float = 0.0
     """When it was read (monotonic s): a process re-reads it after ``MAP_TTL_S``, so
     retention and limit changes made elsewhere reach it within that."""
+    _open: list[Shard] = field(init=False, repr=False, compare=False)
+    _starts: list[int] = field(init=False, repr=False, compare=False)
 
     def shard(self, shard_id: str) -> Shard | None:
         return next((s for s in self.shards if s.shard_id == shard_id), None)
 
+    def __post_init__(self) -> None:
+        live = sorted((s for s in self.shards if s.open), key=lambda s: s.start_hash)
+        object.__setattr__(self, "_open", live)
+        object.__setattr__(self, "_starts", [s.start_hash for s in live])
+
     def route(self, hash_key: int) -> Shard:
-        """The open shard whose range holds ``hash_key``."""
-        for s in self.shards:
-            if s.open and s.holds(hash_key):
-                return s
+        """The open shard whose range holds ``hash_key`` (a binary search)."""
+        i = bisect.bisect_right(self._starts, hash_key) - 1
+        if i >= 0 and self._open[i].holds(hash_key):
+            return self._open[i]
         raise errors.ServiceUnavailable("The stream has no open shard for this hash key.")
 
 
@@ -180,8 +188,9 @@ class StreamAdmin:
 
     async def _drop(self, ref: StreamRef) -> None:
         keys = StreamKeys(ref.account, ref.name)
-        for sid in await self._ctx.redis.hkeys(keys.shards):
-            shard = keys.shard(as_text(sid))
+        allocated = int(await self._ctx.redis.hget(keys.meta, "next_shard") or 0)
+        for i in range(allocated):  # every shard id ever handed out, mapped or not yet
+            shard = keys.shard(shard_id(i))
             await self._ctx.redis.unlink(shard.state, shard.data)
         await self._ctx.redis.unlink(keys.meta, keys.shards, keys.tags, keys.consumers)
         await self._ctx.redis.zrem(AccountKeys(ref.account).streams, ref.name)
@@ -303,8 +312,10 @@ class StreamAdmin:
         return self._info(ref, meta, shards, after[:limit]), len(after) > limit
 
     async def summary(self, ref: StreamRef) -> StreamInfo:
+        """DescribeStreamSummary (with ConsumerCount)."""
         meta, shards = await self._settled(ref)
-        return self._info(ref, meta, shards)
+        consumers = await self._ctx.redis.hlen(StreamKeys(ref.account, ref.name).consumers)
+        return replace(self._info(ref, meta, shards), consumers=int(consumers))
 
     async def list_streams(self, account: str, limit: int | None = None,
                            exclusive_start: str | None = None, next_token: str | None = None

@@ -210,3 +210,16 @@ async def test_reshard_steps_cannot_cross(engine: Engine) -> None:
     assert (await engine.redis.hget(keys.meta, "reshard_first")) == str(first).encode()
     assert await engine.scripts.call("stream_reshard_end", [keys.meta, keys.shards],
                                      [epoch, first]) == 1
+
+
+async def test_rescaling_keeps_nearby_boundaries(engine: Engine) -> None:
+    """3 -> 6 splits each shard once (6 children), not into one-key slivers that are
+    merged back: boundaries one key apart from existing ones are reused."""
+    ref = StreamRef(ACCOUNT, "snapped")
+    await engine.stream_admin.create(ref, 3)
+    await engine.resharding.update_shard_count(ref, 6)
+    shards = (await engine.stream_admin.describe(ref, limit=10_000))[0].shards
+    assert len(shards) == 9 and sum(s.open for s in shards) == 6
+    await engine.resharding.update_shard_count(ref, 3)
+    shards = (await engine.stream_admin.describe(ref, limit=10_000))[0].shards
+    assert len(shards) == 12 and sum(s.open for s in shards) == 3
