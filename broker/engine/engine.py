@@ -1,6 +1,7 @@
 """The engine façade: owns the Redis client, the function library, the clock and the
 wake-up listener; exposes ``queues`` (messages), ``admin`` (queue management),
-``moves`` (message move tasks), ``topic_admin`` and ``topics`` (SNS)."""
+``moves`` (message move tasks), ``topic_admin`` and ``topics`` (SNS), the stream
+components and ``leases`` (stream consumer lease tables)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from broker.engine.clock import Clock, SystemClock
 from broker.engine.context import Context
+from broker.engine.leases import LeaseTables
 from broker.engine.move_tasks import MoveTasks
 from broker.engine.queue_admin import QueueAdmin
 from broker.engine.queues import Queues
@@ -98,6 +100,8 @@ class Engine:
         """Kinesis records: put, iterators, get."""
         self.stream_consumers = StreamConsumers(self.ctx, self.stream_admin, self.streams)
         """Enhanced fan-out consumers and SubscribeToShard."""
+        self.leases = LeaseTables(self.ctx)
+        """Lease tables of stream consumer applications (the KCL-style consumer)."""
 
     @classmethod
     def from_url(

@@ -92,6 +92,14 @@ every queue script runs unchanged on a cluster)::
     rc:{k:<account>:<name>:<shard>}:sub:<consumer>  string  the consumer's live
                                              SubscribeToShard: "<token> <started ms>"
     rc:kinesis:secret                 string HMAC key of shard iterators (made on first use)
+
+    rc:{l:<account>:<stream>:<app>}:leases   hash  a stream consumer application's lease
+                                             table: shard id -> msgpack map (see
+                                             ``leases.Lease``: owner, counter, token,
+                                             checkpoint, pending, switches, parents,
+                                             children, renewed_ms, handoff_to, handoff_ms)
+    rc:{l:<account>:<stream>:<app>}:workers  zset  worker id -> server ms of its last
+                                             renewal (the application's live workers)
 """
 
 from __future__ import annotations
@@ -332,6 +340,27 @@ class ShardKeys:
 
     def subscription(self, consumer: str) -> str:
         return f"{self.tag}:sub:{consumer}"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeys:
+    """One stream consumer application's lease table and worker registry (one slot)."""
+
+    account: str
+    stream: str
+    application: str
+
+    @property
+    def tag(self) -> str:
+        return f"{PREFIX}:{{l:{self.account}:{self.stream}:{self.application}}}"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.tag}:leases"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.tag}:workers"
 
 
 #: the HMAC key that makes shard iterators tamper-proof

@@ -11,11 +11,13 @@ from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Clock, Engine, Identity, Limits, SendEntry
+from broker.engine.leases import LeaseTableRef
 from broker.engine.stream_admin import StreamRef
 from broker.engine.stream_types import StreamInfo
 from broker.engine.topic_admin import TopicRef
 from broker.sdk.callable_subscriber import CallableSubscriber
 from broker.sdk.http_transport import HttpTransport
+from broker.sdk.leases import LeaseTable
 from broker.sdk.stream import Stream
 from broker.sdk.topic import Topic
 from broker.sdk.transport import EngineTransport, Transport
@@ -449,6 +451,17 @@ class Client:
             shard_count if shard_count is not None or on_demand else 1,
             "ON_DEMAND" if on_demand else "PROVISIONED", tags or {})
         return self.stream(name)
+
+    def lease_table(self, application: str, stream: Stream | str) -> LeaseTable:
+        """The lease table of a stream consumer application (``workers.kcl``). It lives
+        in this client's Redis: an in-process client (``redis://``...) is needed."""
+        if not isinstance(self._transport, EngineTransport):
+            raise ValueError(
+                "lease tables live in Redis: open the Client with the redis:// URL of the "
+                "broker's Redis (an http:// client can read the stream, not the leases)")
+        s = stream if isinstance(stream, Stream) else self.stream(stream)
+        return LeaseTable(self._transport.engine.leases,
+                          LeaseTableRef(s.ref.account, s.ref.name, application))
 
     async def list_streams(self) -> list[StreamInfo]:
         """ListStreams, following every page."""

@@ -1,0 +1,31 @@
+-- lease_renew: a worker's heartbeat: renews the leases it holds and records it as live.
+-- flags: allow-oom
+-- KEYS: leases, workers  (of one stream consumer application)
+-- ARGV: now_ms ('' = Redis TIME), worker id, forget_ms (registry entries older than this
+--       are dropped), then triples: shard id, token, expected lease counter
+-- Returns: per triple, two values: the new lease counter (0: the lease is no longer this
+--          worker's acquisition, or its counter moved: it is lost) and the worker that
+--          asked for it in a graceful handoff ('' none).
+-- Touches: leases (counter, renewed_ms of the renewed ones), workers.
+local leases, workers = KEYS[1], KEYS[2]
+local now = now_ms(ARGV[1])
+local worker = ARGV[2]
+redis.call('ZADD', workers, now, worker)
+redis.call('ZREMRANGEBYSCORE', workers, '-inf', '(' .. (now - tonumber(ARGV[3])))
+local out = {}
+for i = 4, #ARGV, 3 do
+  local raw = redis.call('HGET', leases, ARGV[i])
+  local l = raw and cmsgpack.unpack(raw)
+  if l and l.owner == worker and l.token == tonumber(ARGV[i + 1])
+      and l.counter == tonumber(ARGV[i + 2]) then
+    l.counter = l.counter + 1
+    l.renewed_ms = now
+    redis.call('HSET', leases, ARGV[i], cmsgpack.pack(l))
+    out[#out + 1] = l.counter
+    out[#out + 1] = l.handoff_to
+  else
+    out[#out + 1] = 0
+    out[#out + 1] = ''
+  end
+end
+return out
