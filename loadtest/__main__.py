@@ -6,6 +6,7 @@ Benchmarks (one module each, registering a sub-command):
 * ``fifo``    SQS FIFO-queue throughput with many groups, latency vs number of groups.
 * ``topics``  SNS topics: publish fan-out throughput and latency, filter evaluations.
 * ``streams`` Kinesis streams: PutRecords / GetRecords throughput, put-to-consumer latency.
+* ``kcl``     the KCL-style stream consumer (workers.kcl): records/s of one worker.
 * ``server``  the broker server over HTTP (SendMessage requests/s, latency at a fixed
               rate) against moto's server.
 """
@@ -16,10 +17,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from loadtest import fifo, queues, server, streams, topics
+from loadtest import fifo, kcl, queues, server, streams, topics
 
 #: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
-BENCHMARKS = (queues, fifo, topics, streams, server)
+BENCHMARKS = (queues, fifo, topics, streams, kcl, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

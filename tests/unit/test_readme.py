@@ -56,7 +56,7 @@ def test_topics_example_runs(plain_url: str) -> None:
 
 
 def test_streams_example_runs(plain_url: str) -> None:
-    code = block("create_stream").replace("redis://localhost:6379", plain_url)
+    code = block("clicks.subscribe(consumer").replace("redis://localhost:6379", plain_url)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
@@ -73,3 +73,11 @@ def test_boto3_example_runs(plain_url: str) -> None:
                            timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["invoice 1 acme", "AWS.SimpleQueueService.NonExistentQueue"]
+
+
+def test_stream_consumer_example_runs(plain_url: str) -> None:
+    code = block("StreamConsumer(client").replace("redis://localhost:6379", plain_url)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str([f"click {i}" for i in range(10)])
