@@ -164,13 +164,15 @@ class LeaseTables:
         return created
 
     async def renew(self, ref: LeaseTableRef, worker: str,
-                    held: Sequence[tuple[str, int, int]], forget_ms: int) -> list[Renewal]:
-        """Renew ``(shard id, token, counter)`` leases and mark the worker live."""
+                    held: Sequence[tuple[str, int, int]], forget_ms: int,
+                    live: bool = True) -> list[Renewal]:
+        """Renew ``(shard id, token, counter)`` leases and mark the worker live (or, with
+        ``live=False``, a stopping worker out of the registry)."""
         k = ref.keys
         out: list[Renewal] = []
         for i in range(0, max(len(held), 1), BATCH):
             chunk = held[i:i + BATCH]
-            args: list[Any] = [self._now(), worker, forget_ms]
+            args: list[Any] = [self._now(), worker, forget_ms, "1" if live else "0"]
             for sid, token, counter in chunk:
                 args += [sid, token, counter]
             reply = await self._ctx.scripts.call("lease_renew", [k.leases, k.workers], args)

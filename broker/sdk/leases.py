@@ -32,8 +32,8 @@ class LeaseTable:
         return await self._tables.create(self.ref, leases)
 
     async def renew(self, worker: str, held: Sequence[tuple[str, int, int]],
-                    forget_ms: int) -> list[Renewal]:
-        return await self._tables.renew(self.ref, worker, held, forget_ms)
+                    forget_ms: int, live: bool = True) -> list[Renewal]:
+        return await self._tables.renew(self.ref, worker, held, forget_ms, live)
 
     async def take(self, worker: str, wanted: Sequence[tuple[str, int]]) -> list[Lease]:
         return await self._tables.take(self.ref, worker, wanted)

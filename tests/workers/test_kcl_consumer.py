@@ -316,3 +316,24 @@ async def test_http_clients_cannot_hold_leases(plain_url: str) -> None:
     async with Client("http://127.0.0.1:1") as client:
         with pytest.raises(ValueError, match="redis://"):
             StreamConsumer(client, "s", "app", lambda: Recorder(Seen(), "w"))
+
+
+class SlowShutdown(Recorder):
+    async def shutdown_requested(self, checkpointer: Checkpointer) -> None:
+        await asyncio.sleep(FAST.failover_s * 1.5)  # longer than the failover time
+        await super().shutdown_requested(checkpointer)
+
+
+async def test_leases_stay_renewed_while_processors_shut_down(plain_url: str) -> None:
+    async with Client(plain_url, limits=TEST_LIMITS) as client:
+        await client.create_stream("slow", 1)
+        await put(client, "slow", 5)
+        seen = Seen()
+        consumer = StreamConsumer(client, "slow", "app", lambda: SlowShutdown(seen, "w"),
+                                  worker_id="w", config=FAST)
+        async with running(consumer):
+            await eventually(lambda: len(seen.records) == 5, what="records")
+        assert ("w", seen.records[0][1], "shutdown_requested") in seen.events
+        assert not any(e == "lease_lost" for _, _, e in seen.events)
+        [lease] = (await client.lease_table("app", "slow").read(1500)).leases.values()
+        assert (lease.owner, lease.checkpoint) == ("", seen.records[-1][2].sequence_number)

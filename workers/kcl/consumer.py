@@ -102,8 +102,10 @@ class StreamConsumer:
                 try:
                     await self._cycle()
                     self.cycles += 1
-                except (errors.BrokerError, ConnectionError, OSError) as exc:
-                    log.warning("worker %s: cycle failed (%s); retrying", self.worker_id, exc)
+                except Exception:
+                    # Redis unreachable, a failover...: leases not renewed in time are
+                    # lost and their shards stop (``ShardWorker._until_valid``)
+                    log.exception("worker %s: cycle failed; retrying", self.worker_id)
                 pause = self.config.renew_s - (time.monotonic() - started)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), max(pause, 0.0))
@@ -131,26 +133,32 @@ class StreamConsumer:
 
     # -- one cycle -------------------------------------------------------------------------
 
-    async def _cycle(self) -> None:
+    async def _renew(self, live: bool = True) -> None:
+        """Renew every lease held; stop the shards whose lease is lost."""
         cfg = self.config
         sent = time.monotonic()
         held = list(self._shards.values())
         renewals = await self._table.renew(
             self.worker_id, [(w.shard_id, w.token, w.counter) for w in held],
-            cfg.failover_ms * 3)
+            cfg.failover_ms * 3, live)
         for w, r in zip(held, renewals, strict=True):
             if r.lost:
                 if not w.done:
                     log.warning("worker %s lost the lease of shard %s", self.worker_id,
                                 w.shard_id)
                     await w.lease_lost()
-                self._shards.pop(w.shard_id, None)
+                if self._shards.get(w.shard_id) is w:
+                    del self._shards[w.shard_id]
                 continue
             w.renewed(r.counter, sent + cfg.failover_s)
             if r.handoff_to and w.stop_reason is None:
                 log.info("worker %s hands shard %s over to %s", self.worker_id, w.shard_id,
                          r.handoff_to)
                 w.request_stop(HANDOFF)
+
+    async def _cycle(self) -> None:
+        cfg = self.config
+        await self._renew()
         state = await self._table.read(cfg.failover_ms)
         due = self._sync_now or time.monotonic() >= self._next_sync
         if due and await self._sync(state):
@@ -205,17 +213,33 @@ class StreamConsumer:
 
     async def _shutdown(self) -> None:
         workers = list(self._shards.values())
-        with contextlib.suppress(errors.BrokerError, ConnectionError, OSError):
+        try:
             await self._table.leave(self.worker_id)
+        except Exception:
+            log.exception("worker %s: could not leave the worker registry", self.worker_id)
         for w in workers:
             w.request_stop(SHUTDOWN)
+        # the leases stay renewed while the processors checkpoint and release them
+        renewer = asyncio.create_task(self._renew_until_released())
         waiting = asyncio.gather(*(w.wait() for w in workers))
         try:
             await asyncio.wait_for(waiting, self.config.shutdown_timeout_s + 1)
         except TimeoutError:
             log.warning("worker %s: some shards did not shut down in time; their leases "
                         "will expire", self.worker_id)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
         for w in workers:
             await w.cancel()
         self._shards.clear()
         self.metrics.leases_held(0)
+
+    async def _renew_until_released(self) -> None:
+        while self._shards:
+            await asyncio.sleep(self.config.renew_s)
+            try:
+                await self._renew(live=False)
+            except Exception:
+                log.exception("worker %s: renewal failed during shutdown", self.worker_id)

@@ -45,6 +45,13 @@ class Start:
         return cls("AFTER_SEQUENCE_NUMBER", checkpoint)
 
 
+def permanent(exc: Exception) -> bool:
+    """A request error that retrying cannot fix (the stream or shard is gone, a bad
+    argument); connection errors, timeouts and a busy Redis are retried."""
+    return isinstance(exc, errors.ClientError) and not isinstance(
+        exc, errors.ProvisionedThroughputExceededException | errors.ThrottlingException)
+
+
 class Backoff:
     def __init__(self, max_s: float) -> None:
         self._max = max_s
@@ -82,8 +89,10 @@ async def polling(stream: Stream, shard_id: str, start: Start, config: ConsumerC
             log.debug("shard %s: throttled (%s); retrying", shard_id, exc)
             await backoff.wait()
             continue
-        except (errors.ServiceUnavailable, ConnectionError, OSError) as exc:
-            log.warning("shard %s: reading failed (%s); retrying", shard_id, exc)
+        except Exception as exc:
+            if permanent(exc):
+                raise
+            log.warning("shard %s: reading failed (%r); retrying", shard_id, exc)
             await backoff.wait()
             continue
         backoff.reset()
@@ -122,8 +131,9 @@ async def push(stream: Stream, consumer_arn: str, shard_id: str, start: Start,
                 elif event.continuation_sequence_number:
                     position = Start("AFTER_SEQUENCE_NUMBER",
                                      event.continuation_sequence_number)
-        except (errors.ResourceInUseException, errors.ProvisionedThroughputExceededException,
-                errors.ServiceUnavailable, ConnectionError, OSError) as exc:
+        except Exception as exc:
             # ResourceInUse: the previous owner's subscription is under 5 s old
-            log.info("shard %s: subscription refused (%s); retrying", shard_id, exc)
+            if permanent(exc) and not isinstance(exc, errors.ResourceInUseException):
+                raise
+            log.info("shard %s: subscription failed (%r); retrying", shard_id, exc)
             await backoff.wait()
