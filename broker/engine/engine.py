@@ -15,6 +15,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from broker.engine.clock import Clock, SystemClock
 from broker.engine.context import Context
+from broker.engine.idempotency import Idempotency
 from broker.engine.leases import LeaseTables
 from broker.engine.move_tasks import MoveTasks
 from broker.engine.queue_admin import QueueAdmin
@@ -102,6 +103,8 @@ class Engine:
         """Enhanced fan-out consumers and SubscribeToShard."""
         self.leases = LeaseTables(self.ctx)
         """Lease tables of stream consumer applications (the KCL-style consumer)."""
+        self.idempotency = Idempotency(self.ctx)
+        """Idempotency markers of worker handlers."""
 
     @classmethod
     def from_url(

@@ -100,10 +100,14 @@ every queue script runs unchanged on a cluster)::
                                              children, renewed_ms, handoff_to, handoff_ms)
     rc:{l:<account>:<stream>:<app>}:workers  zset  worker id -> server ms of its last
                                              renewal (the application's live workers)
+    rc:idem:<account>:<namespace>:<sha1 of the key>  string  idempotency marker of a
+                                             worker handler: "running <owner>" or "done"
+                                             (expires)
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 PREFIX = "rc"
@@ -361,6 +365,12 @@ class LeaseKeys:
     @property
     def workers(self) -> str:
         return f"{self.tag}:workers"
+
+
+def idempotency_key(account: str, namespace: str, key: str) -> str:
+    """One idempotency marker (single-key operations only: any slot will do)."""
+    digest = hashlib.sha1(key.encode()).hexdigest()
+    return f"{PREFIX}:idem:{account}:{namespace}:{digest}"
 
 
 #: the HMAC key that makes shard iterators tamper-proof

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from broker import errors
 from broker.engine import Clock, Engine, Identity, Limits, SendEntry
+from broker.engine.idempotency import Idempotency
 from broker.engine.leases import LeaseTableRef
 from broker.engine.stream_admin import StreamRef
 from broker.engine.stream_types import StreamInfo
@@ -462,6 +463,13 @@ class Client:
         s = stream if isinstance(stream, Stream) else self.stream(stream)
         return LeaseTable(self._transport.engine.leases,
                           LeaseTableRef(s.ref.account, s.ref.name, application))
+
+    def idempotency(self) -> Idempotency:
+        """Idempotency markers in this client's Redis (an in-process client is needed)."""
+        if not isinstance(self._transport, EngineTransport):
+            raise ValueError("idempotency markers live in Redis: open the Client with the "
+                             "redis:// URL of the broker's Redis")
+        return self._transport.engine.idempotency
 
     async def list_streams(self) -> list[StreamInfo]:
         """ListStreams, following every page."""

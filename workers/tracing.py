@@ -1,0 +1,153 @@
+"""Trace propagation: W3C ``traceparent`` (a message attribute) and ``AWSTraceHeader``
+(an SQS system attribute), carried from the producer through SNS and SQS into the
+handler. With OpenTelemetry installed, each handler call is a CONSUMER span whose parent
+is the producer's.
+
+Producer side::
+
+    await queue.send(body, attributes=tracing.message_attributes(),
+                     trace_header=tracing.aws_trace_header())
+
+Handler side: ``tracing.current_trace()`` is the trace the message came with (a new one
+when it came with none).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from workers.middleware import HandlerContext, Middleware
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_AWS = re.compile(r"Root=1-([0-9a-f]{8})-([0-9a-f]{24})(?:;Parent=([0-9a-f]{16}))?"
+                  r"(?:;Sampled=([01]))?")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    trace_id: str
+    """32 hex digits."""
+    parent_id: str
+    """16 hex digits: the span that sent the message."""
+    sampled: bool = True
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.parent_id}-{'01' if self.sampled else '00'}"
+
+    @property
+    def aws_trace_header(self) -> str:
+        t = self.trace_id
+        return f"Root=1-{t[:8]}-{t[8:]};Parent={self.parent_id};Sampled={int(self.sampled)}"
+
+    def child(self) -> TraceContext:
+        return TraceContext(self.trace_id, os.urandom(8).hex(), self.sampled)
+
+    @classmethod
+    def new(cls) -> TraceContext:
+        return cls(os.urandom(16).hex(), os.urandom(8).hex())
+
+    @classmethod
+    def parse(cls, traceparent: str | None = None, aws: str | None = None
+              ) -> TraceContext | None:
+        m = _TRACEPARENT.match(traceparent.strip().lower()) if traceparent else None
+        if m and set(m.group(1)) != {"0"} and set(m.group(2)) != {"0"}:
+            return cls(m.group(1), m.group(2), m.group(3) == "01")
+        if aws and (a := _AWS.search(aws)):
+            return cls(a.group(1) + a.group(2), a.group(3) or os.urandom(8).hex(),
+                       a.group(4) != "0")
+        return None
+
+
+_current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
+    "workers_trace", default=None)
+
+
+def current_trace() -> TraceContext | None:
+    """The trace of the message being handled (None outside a handler)."""
+    return _current.get()
+
+
+def outgoing() -> TraceContext:
+    """The context to send with a message: a child of the current trace, or a new one."""
+    cur = _current.get()
+    return cur.child() if cur else TraceContext.new()
+
+
+def message_attributes(**extra: Any) -> dict[str, Any]:
+    """Message attributes carrying ``traceparent`` (plus ``extra``), for ``send`` or
+    ``publish``."""
+    return {"traceparent": outgoing().traceparent, **extra}
+
+
+def aws_trace_header() -> str:
+    return outgoing().aws_trace_header
+
+
+def extract(item: Any) -> TraceContext | None:
+    """The trace a message, notification or record came with."""
+    attrs = getattr(item, "attributes", None)
+    if isinstance(attrs, dict) and isinstance(attrs.get("traceparent"), str):
+        # a Notification: message attributes as plain strings
+        found = TraceContext.parse(attrs["traceparent"])
+        if found:
+            return found
+    message = getattr(item, "queue_message", None) or item
+    mattrs = getattr(message, "message_attributes", None) or {}
+    tp = mattrs.get("traceparent", {}).get("StringValue") if isinstance(mattrs, dict) else None
+    system = getattr(message, "attributes", None) or {}
+    aws = system.get("AWSTraceHeader") if isinstance(system, dict) else None
+    return TraceContext.parse(tp, aws)
+
+
+class Tracing(Middleware):
+    """Sets ``current_trace()`` for the handler; with OpenTelemetry installed, wraps the
+    call in a CONSUMER span parented on the producer's context."""
+
+    def __init__(self) -> None:
+        try:
+            from opentelemetry import context as otel_context
+            from opentelemetry import propagate
+            from opentelemetry import trace as otel_trace
+        except ImportError:
+            self._otel: Any = None
+        else:
+            self._otel = (otel_context, propagate, otel_trace,
+                          otel_trace.get_tracer("redcurrent.workers"))
+
+    async def before(self, ctx: HandlerContext) -> None:
+        found = extract(ctx.items[0]) if ctx.items else None
+        trace = found.child() if found else TraceContext.new()
+        ctx.state["trace_token"] = _current.set(trace)
+        if self._otel is not None:
+            otel_context, propagate, otel_trace, tracer = self._otel
+            parent = propagate.extract({"traceparent": found.traceparent} if found else {})
+            span = tracer.start_span(f"process {ctx.source}", context=parent,
+                                     kind=otel_trace.SpanKind.CONSUMER,
+                                     attributes={"messaging.batch.message_count":
+                                                 len(ctx.items)})
+            token = otel_context.attach(otel_trace.set_span_in_context(span))
+            ctx.state["otel"] = (span, token)
+
+    def _end(self, ctx: HandlerContext, exc: BaseException | None) -> None:
+        if "otel" in ctx.state:
+            otel_context, _, otel_trace, _ = self._otel
+            span, token = ctx.state.pop("otel")
+            if exc is not None:
+                span.record_exception(exc)
+                span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR))
+            span.end()
+            otel_context.detach(token)
+        token = ctx.state.pop("trace_token", None)
+        if token is not None:
+            _current.reset(token)
+
+    async def after(self, ctx: HandlerContext) -> None:
+        self._end(ctx, None)
+
+    async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
+        self._end(ctx, exc)
