@@ -7,6 +7,7 @@ Benchmarks (one module each, registering a sub-command):
 * ``topics``  SNS topics: publish fan-out throughput and latency, filter evaluations.
 * ``streams`` Kinesis streams: PutRecords / GetRecords throughput, put-to-consumer latency.
 * ``kcl``     the KCL-style stream consumer (workers.kcl): records/s of one worker.
+* ``workers`` the worker framework: messages/s of one worker process, against the peers.
 * ``server``  the broker server over HTTP (SendMessage requests/s, latency at a fixed
               rate) against moto's server.
 """
@@ -17,10 +18,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from loadtest import fifo, kcl, queues, server, streams, topics
+from loadtest import fifo, kcl, queues, server, streams, topics, workers_bench
 
 #: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
-BENCHMARKS = (queues, fifo, topics, streams, kcl, server)
+BENCHMARKS = (queues, fifo, topics, streams, kcl, workers_bench, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

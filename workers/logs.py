@@ -24,6 +24,8 @@ def _ids(ctx: HandlerContext) -> list[str]:
 
 class StructuredLogging(Middleware):
     def _line(self, ctx: HandlerContext, status: str, **extra: Any) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
         trace = current_trace()
         log.info(json.dumps({
             "event": "handled", "status": status, "handler": ctx.handler,

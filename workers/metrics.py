@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from workers.middleware import HandlerContext, Middleware
+
+
+@dataclass(frozen=True, slots=True)
+class _Children:
+    processed: Any
+    failed: Any
+    retried: Any
+    duration: Any
+    in_flight: Any
 
 
 class Metrics(Middleware):
@@ -28,27 +39,37 @@ class Metrics(Middleware):
                                    "Handler run time", labels, registry=registry)
         self._in_flight = Gauge("workers_messages_in_flight",
                                 "Messages being handled now", labels, registry=registry)
+        self._children: dict[tuple[str, str], _Children] = {}
         self._waiting = Gauge("workers_messages_waiting",
                               "Visible messages in the queue (ApproximateNumberOfMessages)",
                               ["queue"], registry=registry)
 
-    async def before(self, ctx: HandlerContext) -> None:
-        self._in_flight.labels(ctx.handler, ctx.source).inc(len(ctx.items))
-        if ctx.attempt > 1:
-            self._retried.labels(ctx.handler, ctx.source).inc(len(ctx.items))
+    def _of(self, ctx: HandlerContext) -> _Children:
+        key = (ctx.handler, ctx.source)
+        found = self._children.get(key)
+        if found is None:  # labels() costs more than the rest of a call: once per handler
+            found = self._children[key] = _Children(
+                *(m.labels(*key) for m in (self._processed, self._failed, self._retried,
+                                           self._duration, self._in_flight)))
+        return found
 
-    def _done(self, ctx: HandlerContext) -> None:
-        self._in_flight.labels(ctx.handler, ctx.source).dec(len(ctx.items))
-        self._duration.labels(ctx.handler, ctx.source).observe(
-            time.perf_counter() - ctx.started)
+    async def before(self, ctx: HandlerContext) -> None:
+        c = self._of(ctx)
+        c.in_flight.inc(len(ctx.items))
+        if ctx.attempt > 1:
+            c.retried.inc(len(ctx.items))
+
+    def _done(self, ctx: HandlerContext) -> _Children:
+        c = self._of(ctx)
+        c.in_flight.dec(len(ctx.items))
+        c.duration.observe(time.perf_counter() - ctx.started)
+        return c
 
     async def after(self, ctx: HandlerContext) -> None:
-        self._done(ctx)
-        self._processed.labels(ctx.handler, ctx.source).inc(len(ctx.items))
+        self._done(ctx).processed.inc(len(ctx.items))
 
     async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
-        self._done(ctx)
-        self._failed.labels(ctx.handler, ctx.source).inc(len(ctx.items))
+        self._done(ctx).failed.inc(len(ctx.items))
 
     def waiting(self, queue: str, n: int) -> None:
         self._waiting.labels(queue).set(n)

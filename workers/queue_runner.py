@@ -36,15 +36,21 @@ class Deleter:
     def __init__(self, queue: Queue) -> None:
         self._queue = queue
         self._pending: list[str] = []
+        self._full = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
 
     def add(self, receipt_handle: str) -> None:
         self._pending.append(receipt_handle)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
+        elif len(self._pending) >= 10:
+            self._full.set()
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0.002)  # let the handlers finishing now join this batch
+        # let the handlers finishing now fill this batch (up to 10, or 5 ms)
+        self._full.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._full.wait(), 0.005)
         while self._pending:
             batch, self._pending = self._pending[:10], self._pending[10:]
             try:

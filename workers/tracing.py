@@ -15,7 +15,7 @@ when it came with none).
 from __future__ import annotations
 
 import contextvars
-import os
+import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -45,11 +45,11 @@ class TraceContext:
         return f"Root=1-{t[:8]}-{t[8:]};Parent={self.parent_id};Sampled={int(self.sampled)}"
 
     def child(self) -> TraceContext:
-        return TraceContext(self.trace_id, os.urandom(8).hex(), self.sampled)
+        return TraceContext(self.trace_id, _span_id(), self.sampled)
 
     @classmethod
     def new(cls) -> TraceContext:
-        return cls(os.urandom(16).hex(), os.urandom(8).hex())
+        return cls(f"{_ids.getrandbits(128):032x}", _span_id())
 
     @classmethod
     def parse(cls, traceparent: str | None = None, aws: str | None = None
@@ -58,9 +58,18 @@ class TraceContext:
         if m and set(m.group(1)) != {"0"} and set(m.group(2)) != {"0"}:
             return cls(m.group(1), m.group(2), m.group(3) == "01")
         if aws and (a := _AWS.search(aws)):
-            return cls(a.group(1) + a.group(2), a.group(3) or os.urandom(8).hex(),
+            return cls(a.group(1) + a.group(2), a.group(3) or _span_id(),
                        a.group(4) != "0")
         return None
+
+
+#: ids need to be unique, not secret (as OpenTelemetry's own generator): a PRNG seeded
+#: from the OS is much cheaper than os.urandom per message
+_ids = random.Random()
+
+
+def _span_id() -> str:
+    return f"{_ids.getrandbits(64) or 1:016x}"
 
 
 _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(

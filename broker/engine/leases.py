@@ -194,31 +194,43 @@ class LeaseTables:
                       if raw]
         return taken
 
+    async def get(self, ref: LeaseTableRef, shard_ids: Sequence[str]) -> dict[str, Lease]:
+        """The leases of some shards (missing ones are left out): one HMGET."""
+        if not shard_ids:
+            return {}
+        raws = await self._ctx.redis.hmget(ref.keys.leases, list(shard_ids))
+        return {sid: Lease.unpack(sid, raw) for sid, raw in zip(shard_ids, raws, strict=True)
+                if raw is not None}
+
     async def request_handoff(self, ref: LeaseTableRef, shard_id: str, owner: str,
                               to: str) -> bool:
         return bool(await self._ctx.scripts.call(
             "lease_handoff", [ref.keys.leases], [self._now(), shard_id, owner, to]))
 
-    async def release(self, ref: LeaseTableRef, worker: str, shard_id: str,
-                      token: int) -> str | None:
-        """Give a lease up; returns its new owner ('' nobody), or None if it was not
-        this worker's acquisition any more."""
+    async def release(self, ref: LeaseTableRef, worker: str, shard_id: str, token: int,
+                      live_ms: int) -> str | None:
+        """Give a lease up: to the worker that asked for it in a handoff if that worker
+        renewed within ``live_ms``, else to nobody. Returns the new owner ('' nobody), or
+        None if it was not this worker's acquisition any more."""
+        k = ref.keys
         reply = await self._ctx.scripts.call(
-            "lease_release", [ref.keys.leases], [self._now(), worker, shard_id, token])
+            "lease_release", [k.leases, k.workers], [self._now(), worker, shard_id, token,
+                                                     live_ms])
         return as_text(reply[1]) if int(reply[0]) else None
 
     async def checkpoint(self, ref: LeaseTableRef, worker: str, shard_id: str, token: int,
                          value: str, *, prepare: bool = False,
-                         children: Sequence[Lease] = ()) -> bool:
+                         children: Sequence[Lease] = ()) -> int:
         """Record a checkpoint (or, with ``prepare``, a pending one); with SHARD_END,
-        create the children's leases. False when the worker lost this acquisition."""
+        create the children's leases. 1 done; 0 when the worker lost this acquisition;
+        -1 when the lease is finished already (SHARD_END is final)."""
         args: list[Any] = [self._now(), shard_id, worker, token,
                            "prepare" if prepare else "checkpoint", value]
         if value == SHARD_END and not prepare:
             for child in children:
                 args += [child.shard_id, child.pack()]
-        return bool(await self._ctx.scripts.call("lease_checkpoint", [ref.keys.leases],
-                                                 args))
+        return int(await self._ctx.scripts.call("lease_checkpoint", [ref.keys.leases],
+                                                args))
 
     async def forget(self, ref: LeaseTableRef, shard_ids: Sequence[str]) -> int:
         """Drop finished leases of the given shards (unfinished ones stay)."""

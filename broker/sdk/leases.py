@@ -41,11 +41,15 @@ class LeaseTable:
     async def request_handoff(self, shard_id: str, owner: str, to: str) -> bool:
         return await self._tables.request_handoff(self.ref, shard_id, owner, to)
 
-    async def release(self, worker: str, shard_id: str, token: int) -> str | None:
-        return await self._tables.release(self.ref, worker, shard_id, token)
+    async def get(self, shard_ids: Sequence[str]) -> dict[str, Lease]:
+        return await self._tables.get(self.ref, shard_ids)
+
+    async def release(self, worker: str, shard_id: str, token: int, live_ms: int
+                      ) -> str | None:
+        return await self._tables.release(self.ref, worker, shard_id, token, live_ms)
 
     async def checkpoint(self, worker: str, shard_id: str, token: int, value: str, *,
-                         prepare: bool = False, children: Sequence[Lease] = ()) -> bool:
+                         prepare: bool = False, children: Sequence[Lease] = ()) -> int:
         return await self._tables.checkpoint(self.ref, worker, shard_id, token, value,
                                              prepare=prepare, children=children)
 

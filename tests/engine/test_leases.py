@@ -33,11 +33,14 @@ async def test_create_take_renew_and_expiry(clocked_engine: Engine, clock: Manua
 
     [r] = await t.renew(REF, "w1", [(held.shard_id, held.token, held.counter)], 60_000)
     assert r.counter == 2 and not r.lost
-    # a renewal with a stale counter, or by another worker, is refused
-    [stale] = await t.renew(REF, "w1", [(held.shard_id, held.token, held.counter)], 60_000)
-    assert stale.lost
-    [other] = await t.renew(REF, "w2", [(held.shard_id, held.token, 2)], 60_000)
+    # a renewal whose reply was lost does not make the next one fail (owner + token)
+    [again] = await t.renew(REF, "w1", [(held.shard_id, held.token, held.counter)], 60_000)
+    assert again.counter == 3
+    # a renewal by another worker, or of an older acquisition, is refused
+    [other] = await t.renew(REF, "w2", [(held.shard_id, held.token, 3)], 60_000)
     assert other.lost
+    [old] = await t.renew(REF, "w1", [(held.shard_id, held.token - 1, 3)], 60_000)
+    assert old.lost
     state = await t.read(REF, FAILOVER_MS)
     assert sorted(state.workers) == ["w1", "w2"]
     assert not state.leases[held.shard_id].expired(state.now_ms, FAILOVER_MS)
@@ -67,7 +70,7 @@ async def test_checkpoint_is_fenced_by_the_acquisition(engine: Engine) -> None:
     assert await t.checkpoint(REF, "w1", "s0", third.token, "300")
     lease = (await t.read(REF, FAILOVER_MS)).leases["s0"]
     assert (lease.checkpoint, lease.pending, lease.switches) == ("300", "", 0)
-    assert await t.release(REF, "w2", "s0", second.token) is None
+    assert await t.release(REF, "w2", "s0", second.token, FAILOVER_MS) is None
 
 
 async def test_shard_end_creates_children_and_finished_leases_are_not_taken(
@@ -80,7 +83,8 @@ async def test_shard_end_creates_children_and_finished_leases_are_not_taken(
     state = await t.read(REF, FAILOVER_MS)
     assert state.leases["p"].children == ("c1", "c2") and state.leases["p"].finished
     assert state.leases["c1"].parents == ("p",) and state.leases["c2"].owner == ""
-    assert await t.release(REF, "w1", "p", p.token) == ""
+    assert await t.checkpoint(REF, "w1", "p", p.token, "5") == -1  # SHARD_END is final
+    assert await t.release(REF, "w1", "p", p.token, FAILOVER_MS) == ""
     assert await t.take(REF, "w2", [("p", state.leases["p"].counter + 1)]) == []
     assert await t.forget(REF, ["p", "c1"]) == 1  # c1 is unfinished: kept
     assert sorted((await t.read(REF, FAILOVER_MS)).leases) == ["c1", "c2"]
@@ -96,7 +100,8 @@ async def test_graceful_handoff(engine: Engine) -> None:
     [r] = await t.renew(REF, "old", [("s0", held.token, held.counter)], 60_000)
     assert r.handoff_to == "new" and not r.lost
     assert await t.checkpoint(REF, "old", "s0", held.token, "42")
-    assert await t.release(REF, "old", "s0", held.token) == "new"
+    await t.renew(REF, "new", [], 60_000)  # the asking worker is live
+    assert await t.release(REF, "old", "s0", held.token, FAILOVER_MS) == "new"
     lease = (await t.read(REF, FAILOVER_MS)).leases["s0"]
     assert (lease.owner, lease.checkpoint, lease.handoff_to) == ("new", "42", "")
     assert lease.token > held.token
@@ -104,6 +109,21 @@ async def test_graceful_handoff(engine: Engine) -> None:
     [gone] = await t.renew(REF, "old", [("s0", held.token, r.counter)], 60_000)
     assert gone.lost
     assert not await t.checkpoint(REF, "old", "s0", held.token, "43")
+
+
+async def test_a_handoff_to_a_worker_gone_releases_to_nobody(clocked_engine: Engine,
+                                                            clock: ManualClock) -> None:
+    t = clocked_engine.leases
+    await t.create(REF, [Lease("s0")])
+    [held] = await t.take(REF, "old", [("s0", 0)])
+    await t.renew(REF, "asker", [], 60_000)
+    assert await t.request_handoff(REF, "s0", "old", "asker")
+    clock.advance(11)  # the asker stopped renewing: it died
+    await t.renew(REF, "old", [("s0", held.token, 0)], 60_000)
+    assert await t.release(REF, "old", "s0", held.token, FAILOVER_MS) == ""
+    lease = (await t.read(REF, FAILOVER_MS)).leases["s0"]
+    assert lease.owner == "" and lease.expired(clock.now_ms() or 0, FAILOVER_MS)
+    assert await t.get(REF, ["s0", "nope"]) == {"s0": lease}
 
 
 async def test_tables_are_per_application(engine: Engine) -> None:

@@ -61,7 +61,7 @@ def test_pending_handoffs_count_and_time_out_into_steals() -> None:
     p = plan(state(table, ["w1", "me"]), "me", set(), CFG, random.Random(1))
     assert len(p.handoff) == 1 and p.steal == []  # one asked already, one more to go
     table["a"] = Lease("a", owner="w1", counter=7, renewed_ms=NOW, handoff_to="me",
-                       handoff_ms=NOW - 11_000)
+                       handoff_ms=NOW - 31_000)
     p = plan(state(table, ["w1", "me"]), "me", set(), CFG, random.Random(1))
     assert ("a", 7) in p.steal
 

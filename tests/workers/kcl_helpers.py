@@ -12,7 +12,7 @@ from workers.kcl import Checkpointer, ConsumerConfig, RecordProcessor, ShardInfo
 
 #: short timeouts: failover 1.5 s, so a cycle is 0.5 s
 FAST = ConsumerConfig(failover_s=1.5, parent_poll_s=0.1, idle_poll_s=0.05,
-                      shard_sync_interval_s=1.0, handoff_timeout_s=3.0,
+                      shard_sync_interval_s=1.0, handoff_timeout_s=4.0,
                       retry_backoff_max_s=0.5, shutdown_timeout_s=3.0)
 
 

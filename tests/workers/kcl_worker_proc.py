@@ -48,7 +48,7 @@ async def main(url: str, stream: str, app: str, worker: str, path: str,
                failover_s: str) -> None:
     config = ConsumerConfig(failover_s=float(failover_s), idle_poll_s=0.05,
                             parent_poll_s=0.2, shard_sync_interval_s=2.0,
-                            handoff_timeout_s=float(failover_s))
+                            shutdown_timeout_s=2.0, handoff_timeout_s=4.0)
     with open(path, "a") as out:  # noqa: ASYNC230 (opened once, before any work)
         async with Client(url) as client:
             consumer = StreamConsumer(client, stream, app, lambda: Logged(out, worker),

@@ -169,7 +169,7 @@ async def test_checkpoint_fencing_under_a_forced_steal(plain_url: str) -> None:
         seen = Seen()
         stalled = Stalling(seen, "old")
         stalled.gate = asyncio.Event()
-        slow = dataclasses.replace(FAST, failover_s=30.0)
+        slow = dataclasses.replace(FAST, failover_s=30.0, handoff_timeout_s=60.0)
         old = StreamConsumer(client, "fenced", "app", lambda: stalled, worker_id="old",
                              config=slow)
         async with running(old):
@@ -337,3 +337,48 @@ async def test_leases_stay_renewed_while_processors_shut_down(plain_url: str) ->
         assert not any(e == "lease_lost" for _, _, e in seen.events)
         [lease] = (await client.lease_table("app", "slow").read(1500)).leases.values()
         assert (lease.owner, lease.checkpoint) == ("", seen.records[-1][2].sequence_number)
+
+
+class FailsAlways(Recorder):
+    async def process_records(self, records: list[Record], checkpointer: Checkpointer,
+                              millis_behind_latest: int) -> None:
+        self.seen.events.append((self.worker, self.shard, "failed"))
+        raise RuntimeError("cannot process")
+
+
+async def test_a_failed_batch_is_not_checkpointed_on_shutdown(plain_url: str) -> None:
+    async with Client(plain_url, limits=TEST_LIMITS) as client:
+        await client.create_stream("failing", 1)
+        await put(client, "failing", 10)
+        seen = Seen()
+        async with running(StreamConsumer(client, "failing", "app",
+                                          lambda: FailsAlways(seen, "w"), config=FAST)):
+            await eventually(lambda: sum(e == "failed" for _, _, e in seen.events) >= 2,
+                             what="retried")
+        assert ("w", seen.events[0][1], "shutdown_requested") in seen.events
+        [lease] = (await client.lease_table("app", "failing").read(1500)).leases.values()
+        assert lease.checkpoint == "TRIM_HORIZON"  # the failed batch comes again
+
+
+async def test_reshard_order_holds_across_workers(plain_url: str) -> None:
+    async with Client(plain_url, limits=TEST_LIMITS) as client:
+        stream = await client.create_stream("spread", 2)
+        seen = Seen()
+        workers = [StreamConsumer(client, "spread", "app", factory(seen, w), worker_id=w,
+                                  config=FAST) for w in ("w1", "w2")]
+        async with running(workers[0]), running(workers[1]):
+            await eventually(lambda: all(len(w.held) == 1 for w in workers), what="1 and 1")
+            before = await put(client, "spread", 300, prefix="a", keys=12)
+            for s in await stream.shards():
+                await stream.split_shard(s.shard_id, (s.start_hash + s.end_hash) // 2)
+            after = await put(client, "spread", 300, prefix="b", keys=12)
+            await eventually(lambda: len(seen.records) >= 600, what="all records")
+        assert sorted(seen.data()) == sorted(before + after)
+        assert {w for w, _, _ in seen.records} == {"w1", "w2"}
+        last_a: dict[str, int] = {}
+        first_b: dict[str, int] = {}
+        for i, (_, _, r) in enumerate(seen.records):
+            (last_a if r.data.startswith(b"a") else first_b).setdefault(r.partition_key, i)
+            if r.data.startswith(b"a"):
+                last_a[r.partition_key] = i
+        assert all(last_a[k] < first_b[k] for k in first_b)

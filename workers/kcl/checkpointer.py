@@ -70,9 +70,13 @@ class Checkpointer:
         value = self._value(at)
         if value is None:
             return  # nothing delivered yet: nothing to record
-        children = self.children or () if value == SHARD_END else ()
-        if not await self._table.checkpoint(self._worker, self.shard_id, self._token, value,
-                                            children=children):
+        children = (self.children or ()) if value == SHARD_END else ()
+        done = await self._table.checkpoint(self._worker, self.shard_id, self._token, value,
+                                            children=children)
+        if done < 0:
+            raise InvalidCheckpointError(
+                f"shard {self.shard_id} is at SHARD_END already: that checkpoint is final")
+        if not done:
             await self._on_lost()
             raise LeaseLostError(
                 f"Can't update checkpoint of shard {self.shard_id}: worker {self._worker} "
@@ -86,8 +90,12 @@ class Checkpointer:
         value = self._value(at)
         if value is None or value == SHARD_END:
             return
-        if not await self._table.checkpoint(self._worker, self.shard_id, self._token, value,
-                                            prepare=True):
+        done = await self._table.checkpoint(self._worker, self.shard_id, self._token, value,
+                                            prepare=True)
+        if done < 0:
+            raise InvalidCheckpointError(
+                f"shard {self.shard_id} is at SHARD_END already: that checkpoint is final")
+        if not done:
             await self._on_lost()
             raise LeaseLostError(
                 f"Can't prepare a checkpoint of shard {self.shard_id}: worker "

@@ -29,8 +29,10 @@ class ConsumerConfig:
     max_leases_per_worker: int | None = None
     graceful_handoff: bool = True
     """A steal asks the owner to checkpoint and hand the lease over (KCL 3)."""
-    handoff_timeout_s: float = 10.0
-    """A handoff the owner has not completed in this time becomes a plain steal."""
+    handoff_timeout_s: float = 30.0
+    """A handoff the owner has not completed in this time becomes a plain steal (KCL 3's
+    default); it must exceed ``renew_s + shutdown_timeout_s``, the longest an owner may
+    rightly take."""
     retrieval: str = POLLING
     """``polling`` (GetRecords) or ``push`` (SubscribeToShard through an enhanced
     fan-out consumer named after the application)."""
@@ -64,6 +66,9 @@ class ConsumerConfig:
             raise ValueError("max_leases_to_steal must be >= 1")
         if not 1 <= self.max_records <= 10_000:
             raise ValueError("max_records must be 1-10,000")
+        if self.handoff_timeout_s <= self.renew_s + self.shutdown_timeout_s:
+            raise ValueError("handoff_timeout_s must exceed renew_s + shutdown_timeout_s: "
+                             "an owner may take that long to checkpoint and hand over")
 
     @property
     def renew_s(self) -> float:

@@ -66,6 +66,9 @@ class StreamConsumer:
         self.metrics = ConsumerMetrics(registry or CollectorRegistry(), application,
                                        self.worker_id)
         self._shards: dict[str, ShardWorker] = {}
+        self._ran: dict[str, int] = {}
+        """shard id -> the token of the last acquisition this worker ran"""
+        self._losing: set[asyncio.Task[None]] = set()
         self._stop: asyncio.Event | None = None
         self._services: Services | None = None
         self._next_sync = 0.0
@@ -146,7 +149,10 @@ class StreamConsumer:
                 if not w.done:
                     log.warning("worker %s lost the lease of shard %s", self.worker_id,
                                 w.shard_id)
-                    await w.lease_lost()
+                    # stopped off this loop: the other leases' renewals must not wait
+                    task = asyncio.create_task(w.lease_lost())
+                    self._losing.add(task)
+                    task.add_done_callback(self._losing.discard)
                 if self._shards.get(w.shard_id) is w:
                     del self._shards[w.shard_id]
                 continue
@@ -159,19 +165,22 @@ class StreamConsumer:
     async def _cycle(self) -> None:
         cfg = self.config
         await self._renew()
+        if self._sync_now or time.monotonic() >= self._next_sync:
+            await self._sync(await self._table.read(cfg.failover_ms))
+        read_at = time.monotonic()
         state = await self._table.read(cfg.failover_ms)
-        due = self._sync_now or time.monotonic() >= self._next_sync
-        if due and await self._sync(state):
-            state = await self._table.read(cfg.failover_ms)
         self.state = state
         assert self._stop is not None
         if self._stop.is_set():
             return
         for lease in state.leases.values():  # handed over to this worker
             if lease.owner == self.worker_id and not lease.finished \
-                    and lease.shard_id not in self._shards:
+                    and lease.shard_id not in self._shards \
+                    and self._ran.get(lease.shard_id) != lease.token:
+                # (a token this worker ran is one it has just given up: the read may
+                # predate the release)
                 age_s = (state.now_ms - lease.renewed_ms) / 1000
-                self._start(lease, time.monotonic() + cfg.failover_s - age_s)
+                self._start(lease, read_at + cfg.failover_s - age_s)
         plan = balancing.plan(state, self.worker_id, set(self._shards), cfg)
         wanted = plan.take + plan.steal
         if wanted:
@@ -201,6 +210,7 @@ class StreamConsumer:
         assert self._services is not None
         w = ShardWorker(self._services, lease, valid_until)
         self._shards[lease.shard_id] = w
+        self._ran[lease.shard_id] = lease.token
         w.start()
 
     def _shard_done(self, w: ShardWorker) -> None:
@@ -233,6 +243,8 @@ class StreamConsumer:
                 await renewer
         for w in workers:
             await w.cancel()
+        if self._losing:
+            await asyncio.wait(set(self._losing))
         self._shards.clear()
         self.metrics.leases_held(0)
 

@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from broker import errors
@@ -66,7 +66,7 @@ class Backoff:
 
 
 async def polling(stream: Stream, shard_id: str, start: Start, config: ConsumerConfig
-                  ) -> AsyncIterator[Batch]:
+                  ) -> AsyncGenerator[Batch, None]:
     backoff = Backoff(config.retry_backoff_max_s)
     position = start
     iterator: str | None = None
@@ -110,27 +110,33 @@ async def polling(stream: Stream, shard_id: str, start: Start, config: ConsumerC
 
 
 async def push(stream: Stream, consumer_arn: str, shard_id: str, start: Start,
-               config: ConsumerConfig) -> AsyncIterator[Batch]:
+               config: ConsumerConfig) -> AsyncGenerator[Batch, None]:
     backoff = Backoff(config.retry_backoff_max_s)
     position = start
     while True:
         try:
-            async for event in stream.subscribe(consumer_arn, shard_id, position.kind,
-                                                sequence_number=position.sequence_number,
-                                                timestamp=position.timestamp):
-                backoff.reset()
-                end = bool(event.child_shards)
-                if event.records or end:
-                    yield Batch(event.records, event.millis_behind_latest,
-                                event.child_shards if end else None)
-                if end:
-                    return
-                if event.records:
-                    position = Start("AFTER_SEQUENCE_NUMBER",
-                                     event.records[-1].sequence_number)
-                elif event.continuation_sequence_number:
-                    position = Start("AFTER_SEQUENCE_NUMBER",
-                                     event.continuation_sequence_number)
+            events = stream.subscribe(consumer_arn, shard_id, position.kind,
+                                      sequence_number=position.sequence_number,
+                                      timestamp=position.timestamp)
+            try:
+                async for event in events:
+                    backoff.reset()
+                    end = bool(event.child_shards)
+                    if event.records or end:
+                        yield Batch(event.records, event.millis_behind_latest,
+                                    event.child_shards if end else None)
+                    if end:
+                        return
+                    if event.records:
+                        position = Start("AFTER_SEQUENCE_NUMBER",
+                                         event.records[-1].sequence_number)
+                    elif event.continuation_sequence_number:
+                        position = Start("AFTER_SEQUENCE_NUMBER",
+                                         event.continuation_sequence_number)
+            finally:
+                close = getattr(events, "aclose", None)  # the subscription's connection
+                if close is not None:
+                    await close()
         except Exception as exc:
             # ResourceInUse: the previous owner's subscription is under 5 s old
             if permanent(exc) and not isinstance(exc, errors.ResourceInUseException):

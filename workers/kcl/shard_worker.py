@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from broker.engine.leases import SHARD_END, Lease
@@ -82,24 +82,28 @@ class ShardWorker:
 
     async def wait(self) -> None:
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self._task)
+            await asyncio.wait({self._task})
+
+    async def _stop_task(self) -> None:
+        """Cancel the task and wait for it (bounded: a processor that swallows its
+        cancellation must not hold up the worker)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            _, late = await asyncio.wait({self._task},
+                                         timeout=self._s.config.shutdown_timeout_s)
+            if late:
+                log.error("shard %s: the record processor ignores cancellation",
+                          self.shard_id)
 
     async def lease_lost(self) -> None:
         """Another worker holds the lease now: stop at once, no checkpoint."""
         self.lost = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._stop_task()
         await self._tell_lost()
 
     async def cancel(self) -> None:
         """Stop without releasing (the lease expires): shutdown took too long."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._stop_task()
 
     # -- the task ------------------------------------------------------------------------
 
@@ -133,9 +137,8 @@ class ShardWorker:
         """False when asked to stop first. A parent whose lease is gone does not block."""
         parents = self._lease.parents
         while parents:
-            state = await self._s.table.read(self._s.config.failover_ms)
-            waiting = [p for p in parents
-                       if p in state.leases and not state.leases[p].finished]
+            found = await self._s.table.get(parents)
+            waiting = [p for p, lease in found.items() if not lease.finished]
             if not waiting:
                 return True
             log.debug("shard %s waits for its parents %s", self.shard_id, waiting)
@@ -167,7 +170,6 @@ class ShardWorker:
                 if batch is None:
                     break
                 if batch.records:
-                    checkpointer.last_delivered = batch.records[-1].sequence_number
                     await self._deliver(processor, batch, checkpointer)
                 s.metrics.batch(self.shard_id, len(batch.records), batch.millis_behind_latest)
                 if batch.children is not None:
@@ -176,10 +178,10 @@ class ShardWorker:
                         return
                     break
         finally:
-            await batches.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()
         await self._shutdown_requested(processor, checkpointer)
 
-    async def _next(self, batches: AsyncIterator[Batch]) -> Batch | None:
+    async def _next(self, batches: AsyncGenerator[Batch, None]) -> Batch | None:
         """The next batch, or None when a stop is requested first."""
         fetch = asyncio.ensure_future(anext(batches))
         stop = asyncio.ensure_future(self._stop.wait())
@@ -208,10 +210,14 @@ class ShardWorker:
     async def _deliver(self, processor: RecordProcessor, batch: Batch,
                        checkpointer: Checkpointer) -> None:
         backoff = Backoff(self._s.config.retry_backoff_max_s)
+        before = checkpointer.last_delivered
         while True:
             await self._until_valid()
             if self.lost:
                 raise LeaseLostError(f"shard {self.shard_id}: the lease was lost")
+            # the batch may be checkpointed while it is processed, and after; a batch that
+            # failed never is (a shutdown's checkpoint stops before it)
+            checkpointer.last_delivered = batch.records[-1].sequence_number
             try:
                 await processor.process_records(batch.records, checkpointer,
                                                 batch.millis_behind_latest)
@@ -219,6 +225,7 @@ class ShardWorker:
             except LeaseLostError:
                 raise
             except Exception:
+                checkpointer.last_delivered = before
                 self._s.metrics.processor_error()
                 log.exception("shard %s: process_records raised; the batch of %d records "
                               "is retried", self.shard_id, len(batch.records))
@@ -271,6 +278,7 @@ class ShardWorker:
         await self._release()
 
     async def _release(self) -> None:
-        to = await self._s.table.release(self._s.worker_id, self.shard_id, self.token)
+        to = await self._s.table.release(self._s.worker_id, self.shard_id, self.token,
+                                         self._s.config.failover_ms)
         if to:
             log.info("shard %s handed over to %s", self.shard_id, to)

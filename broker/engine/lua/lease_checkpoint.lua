@@ -6,13 +6,15 @@
 -- ARGV: now_ms ('' = Redis TIME), shard id, worker id, token, kind ('checkpoint' or
 --       'prepare'), value (a sequence number, or SHARD_END), then, with SHARD_END,
 --       pairs: child shard id, msgpack lease map (created when missing)
--- Returns: 1; 0 when the worker does not hold this acquisition of the lease.
+-- Returns: 1; 0 when the worker does not hold this acquisition of the lease; -1 when the
+--          lease is finished (SHARD_END is final).
 -- Touches: leases.
 local leases = KEYS[1]
 local now = now_ms(ARGV[1])
 local raw = redis.call('HGET', leases, ARGV[2])
 local l = raw and cmsgpack.unpack(raw)
 if not l or l.owner ~= ARGV[3] or l.token ~= tonumber(ARGV[4]) then return 0 end
+if l.checkpoint == 'SHARD_END' then return -1 end
 if ARGV[5] == 'prepare' then
   l.pending = ARGV[6]
 else

@@ -6,8 +6,10 @@
 --       keeps its leases until it has released them, out of the registry), then
 --       triples: shard id, token, expected lease counter
 -- Returns: per triple, two values: the new lease counter (0: the lease is no longer this
---          worker's acquisition, or its counter moved: it is lost) and the worker that
---          asked for it in a graceful handoff ('' none).
+--          worker's acquisition: it is lost) and the worker that asked for it in a
+--          graceful handoff ('' none). The expected counter is not required to match:
+--          the token already tells acquisitions apart, and a renewal whose reply was
+--          lost must not make the next one fail.
 -- Touches: leases (counter, renewed_ms of the renewed ones), workers.
 local leases, workers = KEYS[1], KEYS[2]
 local now = now_ms(ARGV[1])
@@ -22,8 +24,7 @@ local out = {}
 for i = 5, #ARGV, 3 do
   local raw = redis.call('HGET', leases, ARGV[i])
   local l = raw and cmsgpack.unpack(raw)
-  if l and l.owner == worker and l.token == tonumber(ARGV[i + 1])
-      and l.counter == tonumber(ARGV[i + 2]) then
+  if l and l.owner == worker and l.token == tonumber(ARGV[i + 1]) then
     l.counter = l.counter + 1
     l.renewed_ms = now
     redis.call('HSET', leases, ARGV[i], cmsgpack.pack(l))
