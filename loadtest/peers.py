@@ -117,7 +117,7 @@ async def run(name: str, python: str, root: Path, server: harness.Server,
         peer.worker(bindir, server.url, args.concurrency), cwd=root,
         env=env, stdout=subprocess.DEVNULL)
     try:
-        res = await drain(server, depth, args.count, proc, name, 600)
+        res = await drain(server, depth, args.count, proc, name, args.limit)
     finally:
         stop(proc)
     await server.inspect.flushall()

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from workers.middleware import HandlerContext, Middleware
+from workers.middleware import HandlerContext, SyncMiddleware
 from workers.tracing import current_trace
 
 log = logging.getLogger("workers.handled")
@@ -22,7 +22,7 @@ def _ids(ctx: HandlerContext) -> list[str]:
     return out
 
 
-class StructuredLogging(Middleware):
+class StructuredLogging(SyncMiddleware):
     def _line(self, ctx: HandlerContext, status: str, **extra: Any) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
@@ -33,8 +33,8 @@ class StructuredLogging(Middleware):
             "ms": round((time.perf_counter() - ctx.started) * 1000, 3),
             "traceparent": trace.traceparent if trace else None, **extra}))
 
-    async def after(self, ctx: HandlerContext) -> None:
+    def after_now(self, ctx: HandlerContext) -> None:
         self._line(ctx, "ok")
 
-    async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
+    def error_now(self, ctx: HandlerContext, exc: BaseException) -> None:
         self._line(ctx, "failed", error=repr(exc))

@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from workers.middleware import HandlerContext, Middleware
+from workers.middleware import HandlerContext, SyncMiddleware
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class _Children:
     in_flight: Any
 
 
-class Metrics(Middleware):
+class Metrics(SyncMiddleware):
     """processed, failed, retried (receives after the first), handler duration,
     messages in flight, and messages waiting in each queue."""
 
@@ -40,6 +40,7 @@ class Metrics(Middleware):
         self._in_flight = Gauge("workers_messages_in_flight",
                                 "Messages being handled now", labels, registry=registry)
         self._children: dict[tuple[str, str], _Children] = {}
+        self._running: dict[tuple[str, str], int] = {}
         self._waiting = Gauge("workers_messages_waiting",
                               "Visible messages in the queue (ApproximateNumberOfMessages)",
                               ["queue"], registry=registry)
@@ -51,24 +52,27 @@ class Metrics(Middleware):
             found = self._children[key] = _Children(
                 *(m.labels(*key) for m in (self._processed, self._failed, self._retried,
                                            self._duration, self._in_flight)))
+            self._running[key] = 0
+            # read at scrape time: a plain int per call instead of two gauge updates
+            found.in_flight.set_function(lambda: self._running[key])
         return found
 
-    async def before(self, ctx: HandlerContext) -> None:
+    def before_now(self, ctx: HandlerContext) -> None:
         c = self._of(ctx)
-        c.in_flight.inc(len(ctx.items))
+        self._running[(ctx.handler, ctx.source)] += len(ctx.items)
         if ctx.attempt > 1:
             c.retried.inc(len(ctx.items))
 
     def _done(self, ctx: HandlerContext) -> _Children:
         c = self._of(ctx)
-        c.in_flight.dec(len(ctx.items))
+        self._running[(ctx.handler, ctx.source)] -= len(ctx.items)
         c.duration.observe(time.perf_counter() - ctx.started)
         return c
 
-    async def after(self, ctx: HandlerContext) -> None:
+    def after_now(self, ctx: HandlerContext) -> None:
         self._done(ctx).processed.inc(len(ctx.items))
 
-    async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
+    def error_now(self, ctx: HandlerContext, exc: BaseException) -> None:
         self._done(ctx).failed.inc(len(ctx.items))
 
     def waiting(self, queue: str, n: int) -> None:

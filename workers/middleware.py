@@ -39,18 +39,48 @@ class Middleware:
         """After the handler raised ``exc`` (the message will be retried or dropped)."""
 
 
+class SyncMiddleware(Middleware):
+    """Middleware whose hooks never wait (the built-in ones): the chain calls the
+    ``*_now`` methods directly, which saves three coroutines per message each."""
+
+    def before_now(self, ctx: HandlerContext) -> None: ...
+
+    def after_now(self, ctx: HandlerContext) -> None: ...
+
+    def error_now(self, ctx: HandlerContext, exc: BaseException) -> None: ...
+
+    async def before(self, ctx: HandlerContext) -> None:
+        self.before_now(ctx)
+
+    async def after(self, ctx: HandlerContext) -> None:
+        self.after_now(ctx)
+
+    async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
+        self.error_now(ctx, exc)
+
+
 class Chain:
     def __init__(self, middleware: Sequence[Middleware]) -> None:
         self._mw = list(middleware)
+        self._rev = self._mw[::-1]
 
     async def before(self, ctx: HandlerContext) -> None:
         for m in self._mw:
-            await m.before(ctx)
+            if isinstance(m, SyncMiddleware):
+                m.before_now(ctx)
+            else:
+                await m.before(ctx)
 
     async def after(self, ctx: HandlerContext) -> None:
-        for m in reversed(self._mw):
-            await m.after(ctx)
+        for m in self._rev:
+            if isinstance(m, SyncMiddleware):
+                m.after_now(ctx)
+            else:
+                await m.after(ctx)
 
     async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
-        for m in reversed(self._mw):
-            await m.error(ctx, exc)
+        for m in self._rev:
+            if isinstance(m, SyncMiddleware):
+                m.error_now(ctx, exc)
+            else:
+                await m.error(ctx, exc)

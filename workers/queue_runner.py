@@ -31,41 +31,46 @@ ERROR_PAUSE_S = 1.0
 
 
 class Deleter:
-    """Deletes handled messages in batches of up to 10 (DeleteMessageBatch)."""
+    """Deletes handled messages in batches of up to 10 (DeleteMessageBatch): a full batch
+    goes at once, a partial one after 5 ms; several batches may be in flight."""
 
     def __init__(self, queue: Queue) -> None:
         self._queue = queue
         self._pending: list[str] = []
-        self._full = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._calls: set[asyncio.Task[None]] = set()
 
     def add(self, receipt_handle: str) -> None:
         self._pending.append(receipt_handle)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        elif len(self._pending) >= 10:
-            self._full.set()
+        if len(self._pending) >= 10:
+            self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(0.005, self._send)
 
-    async def _flush(self) -> None:
-        # let the handlers finishing now fill this batch (up to 10, or 5 ms)
-        self._full.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._full.wait(), 0.005)
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self._pending:
             batch, self._pending = self._pending[:10], self._pending[10:]
-            try:
-                result = await self._queue.delete_batch(batch)
-            except Exception:
-                log.exception("deleting %d messages of %s failed; they come back after "
-                              "their visibility timeout", len(batch), self._queue.name)
-                continue
-            for f in result.failed:
-                log.warning("deleting a message of %s failed: %s", self._queue.name,
-                            f.message)
+            task = asyncio.create_task(self._delete(batch))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    async def _delete(self, batch: list[str]) -> None:
+        try:
+            result = await self._queue.delete_batch(batch)
+        except Exception:
+            log.exception("deleting %d messages of %s failed; they come back after their "
+                          "visibility timeout", len(batch), self._queue.name)
+            return
+        for f in result.failed:
+            log.warning("deleting a message of %s failed: %s", self._queue.name, f.message)
 
     async def close(self) -> None:
-        while self._flusher is not None and not self._flusher.done():
-            await self._flusher
+        self._send()
+        if self._calls:
+            await asyncio.wait(set(self._calls))
 
 
 class Heartbeat:
@@ -121,6 +126,8 @@ class QueueRunner:
         self._heartbeat = Heartbeat(self._queue, self._vt)
         self._deleter = Deleter(self._queue)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reserved = 0
+        """slots of receives in flight"""
         self._freed = asyncio.Event()
         self._idem: Idempotency | None = client.idempotency() \
             if spec.idempotency_key is not None else None
@@ -158,41 +165,49 @@ class QueueRunner:
     # -- receiving -----------------------------------------------------------------------
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Receive and dispatch until ``stopping`` is set."""
+        """Receive and dispatch until ``stopping`` is set. Several receives may be in
+        flight (one per 16 handlers, up to 4), so round trips overlap."""
         beat = asyncio.create_task(self._heartbeat.run(), name=f"heartbeat-{self.spec.queue}")
         waiting = asyncio.create_task(self._report_waiting()) if self._on_waiting else None
+        receivers = max(1, min(4, self.concurrency // 16))
         try:
-            while not stopping.is_set():
-                free = self.concurrency - self.holding
-                if free <= 0:
-                    self._freed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._freed.wait(), 1.0)
-                    continue
-                n = min(10, free, self.spec.batch_size or 10)
-                try:
-                    msgs = await self._queue.receive(n, wait_time_s=WAIT_S,
-                                                     visibility_timeout_s=self._vt)
-                except errors.QueueDoesNotExist:
-                    log.error("queue %s does not exist; retrying in 10 s", self.spec.queue)
-                    await _pause(stopping, 10.0)
-                    continue
-                except Exception:
-                    log.exception("receiving from %s failed; retrying", self.spec.queue)
-                    await _pause(stopping, ERROR_PAUSE_S)
-                    continue
-                for m in msgs:
-                    self._heartbeat.held[m.receipt_handle] = m
-                if stopping.is_set():
-                    await self._release(msgs)
-                    break
-                self._dispatch(msgs)
+            await asyncio.gather(*(self._receive_loop(stopping) for _ in range(receivers)))
         finally:
             for task in (beat, waiting):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+
+    async def _receive_loop(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            free = self.concurrency - self.holding - self._reserved
+            if free <= 0:
+                self._freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._freed.wait(), 1.0)
+                continue
+            n = min(10, free, self.spec.batch_size or 10)
+            self._reserved += n
+            try:
+                msgs = await self._queue.receive(n, wait_time_s=WAIT_S,
+                                                 visibility_timeout_s=self._vt)
+            except errors.QueueDoesNotExist:
+                log.error("queue %s does not exist; retrying in 10 s", self.spec.queue)
+                await _pause(stopping, 10.0)
+                continue
+            except Exception:
+                log.exception("receiving from %s failed; retrying", self.spec.queue)
+                await _pause(stopping, ERROR_PAUSE_S)
+                continue
+            finally:
+                self._reserved -= n
+            for m in msgs:
+                self._heartbeat.held[m.receipt_handle] = m
+            if stopping.is_set():
+                await self._release(msgs)
+                return
+            self._dispatch(msgs)
 
     def _dispatch(self, msgs: list[Message]) -> None:
         if self.spec.batch_size is not None:

@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from workers.middleware import HandlerContext, Middleware
+from broker.sdk import Message
+from workers.middleware import HandlerContext, SyncMiddleware
+from workers.notification import Notification
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _AWS = re.compile(r"Root=1-([0-9a-f]{8})-([0-9a-f]{24})(?:;Parent=([0-9a-f]{16}))?"
@@ -74,16 +76,23 @@ def _span_id() -> str:
 
 _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
     "workers_trace", default=None)
+_in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("workers_in_handler",
+                                                                   default=False)
 
 
 def current_trace() -> TraceContext | None:
-    """The trace of the message being handled (None outside a handler)."""
-    return _current.get()
+    """The trace of the message being handled: the one it came with (a child span of
+    it), or a new one if it came without (made on first use); None outside handlers."""
+    cur = _current.get()
+    if cur is None and _in_handler.get():
+        cur = TraceContext.new()
+        _current.set(cur)
+    return cur
 
 
 def outgoing() -> TraceContext:
     """The context to send with a message: a child of the current trace, or a new one."""
-    cur = _current.get()
+    cur = current_trace()
     return cur.child() if cur else TraceContext.new()
 
 
@@ -98,22 +107,27 @@ def aws_trace_header() -> str:
 
 
 def extract(item: Any) -> TraceContext | None:
-    """The trace a message, notification or record came with."""
-    attrs = getattr(item, "attributes", None)
-    if isinstance(attrs, dict) and isinstance(attrs.get("traceparent"), str):
-        # a Notification: message attributes as plain strings
-        found = TraceContext.parse(attrs["traceparent"])
-        if found:
-            return found
-    message = getattr(item, "queue_message", None) or item
-    mattrs = getattr(message, "message_attributes", None) or {}
-    tp = mattrs.get("traceparent", {}).get("StringValue") if isinstance(mattrs, dict) else None
-    system = getattr(message, "attributes", None) or {}
-    aws = system.get("AWSTraceHeader") if isinstance(system, dict) else None
-    return TraceContext.parse(tp, aws)
+    """The trace a message or notification came with (stream records carry none)."""
+    if isinstance(item, Message):
+        return _from_message(item)
+    if isinstance(item, Notification):
+        tp = item.attributes.get("traceparent")
+        found = TraceContext.parse(tp) if tp else None
+        if found is None and item.queue_message is not None:
+            found = _from_message(item.queue_message)
+        return found
+    return None
 
 
-class Tracing(Middleware):
+def _from_message(m: Message) -> TraceContext | None:
+    tp = m.message_attributes.get("traceparent")
+    aws = m.attributes.get("AWSTraceHeader")
+    if tp is None and aws is None:
+        return None
+    return TraceContext.parse(tp.get("StringValue") if tp else None, aws)
+
+
+class Tracing(SyncMiddleware):
     """Sets ``current_trace()`` for the handler; with OpenTelemetry installed, wraps the
     call in a CONSUMER span parented on the producer's context."""
 
@@ -128,10 +142,11 @@ class Tracing(Middleware):
             self._otel = (otel_context, propagate, otel_trace,
                           otel_trace.get_tracer("redcurrent.workers"))
 
-    async def before(self, ctx: HandlerContext) -> None:
+    def before_now(self, ctx: HandlerContext) -> None:
         found = extract(ctx.items[0]) if ctx.items else None
-        trace = found.child() if found else TraceContext.new()
-        ctx.state["trace_token"] = _current.set(trace)
+        # without a trace in the message, a new one is made only if the handler asks
+        ctx.state["trace_token"] = _current.set(found.child() if found else None)
+        ctx.state["handler_token"] = _in_handler.set(True)
         if self._otel is not None:
             otel_context, propagate, otel_trace, tracer = self._otel
             parent = propagate.extract({"traceparent": found.traceparent} if found else {})
@@ -154,9 +169,12 @@ class Tracing(Middleware):
         token = ctx.state.pop("trace_token", None)
         if token is not None:
             _current.reset(token)
+        flag = ctx.state.pop("handler_token", None)
+        if flag is not None:
+            _in_handler.reset(flag)
 
-    async def after(self, ctx: HandlerContext) -> None:
+    def after_now(self, ctx: HandlerContext) -> None:
         self._end(ctx, None)
 
-    async def error(self, ctx: HandlerContext, exc: BaseException) -> None:
+    def error_now(self, ctx: HandlerContext, exc: BaseException) -> None:
         self._end(ctx, exc)
