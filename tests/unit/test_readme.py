@@ -81,3 +81,20 @@ def test_stream_consumer_example_runs(plain_url: str) -> None:
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str([f"click {i}" for i in range(10)])
+
+
+def test_workers_example_checks(plain_url: str, tmp_path: Path) -> None:
+    code = block("@app.queue(\"orders\"").replace("redis://localhost:6379", plain_url)
+    (tmp_path / "readme_app.py").write_text(code)
+    setup = ("import asyncio\nfrom broker import Client\n"
+             "async def main():\n"
+             f"    async with Client({plain_url!r}) as c:\n"
+             "        await c.create_queue('orders')\n"
+             "        await c.create_queue('emails')\n"
+             "        await c.create_stream('clicks', 1)\n"
+             "asyncio.run(main())\n")
+    subprocess.run([sys.executable, "-c", setup], check=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "workers", "check", "readme_app:app"],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "4 handlers, connection ok" in r.stdout

@@ -8,9 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import os
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +242,68 @@ async def test_check_and_registration_errors(plain_url: str) -> None:
         app.queue("q", batch_size=11)(lambda m: None)
     with pytest.raises(ValueError, match="no Redis URL"):
         Worker(App())
+
+
+async def test_aws_trace_header_structured_log_and_otel_span(
+        plain_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel_trace.set_tracer_provider(provider)
+    seen: list[str] = []
+    app = App(name="t")
+
+    @app.queue("traced")
+    async def handle(message: Message) -> None:
+        trace = tracing.current_trace()
+        seen.append(trace.trace_id if trace else "")
+
+    async with Client(plain_url, limits=TEST_LIMITS) as client:
+        q = await client.create_queue("traced")
+        header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+        await q.send("with an AWS trace header", trace_header=header)
+        await q.send("without any")
+        with caplog.at_level(logging.INFO, logger="workers.handled"):
+            async with working(app, plain_url):
+                await eventually(lambda: len(seen) == 2, what="both")
+                await asyncio.sleep(0.1)
+    assert "5759e988bd862e3fe1be46a994272793" in seen
+    other = next(t for t in seen if t != "5759e988bd862e3fe1be46a994272793")
+    assert len(other) == 32  # a new trace for the message that came without one
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "workers.handled"]
+    assert [line["status"] for line in lines] == ["ok", "ok"]
+    assert all(line["handler"] == app.handlers[0].name and line["source"] == "queue:traced"
+               for line in lines)
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2 and all(s.kind == otel_trace.SpanKind.CONSUMER for s in spans)
+    linked = [s for s in spans if s.parent is not None]
+    assert [format(s.context.trace_id, "032x") for s in linked] == [
+        "5759e988bd862e3fe1be46a994272793"]
+    assert format(linked[0].parent.span_id, "016x") == "53995c3f42cd8ad8"
+
+
+def test_workers_check_command(plain_url: str, tmp_path: Path) -> None:
+    app_file = tmp_path / "checked_app.py"
+    app_file.write_text(
+        "from workers import App\n"
+        "app = App(name='c')\n"
+        "@app.queue('never-created')\n"
+        "async def handle(message):\n"
+        "    pass\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "BROKER_REDIS_URL": plain_url}
+    r = subprocess.run([sys.executable, "-m", "workers", "check", "checked_app:app"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1 and "queue 'never-created' does not exist" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "workers", "check", "nowhere:app"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1 and "cannot import 'nowhere'" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "workers", "run", "checked_app:app"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**env, "BROKER_REDIS_URL": ""})
+    assert r.returncode == 2 and "no Redis URL" in r.stderr
