@@ -15,6 +15,7 @@ when it came with none).
 from __future__ import annotations
 
 import contextvars
+import importlib
 import random
 import re
 from dataclasses import dataclass
@@ -132,10 +133,10 @@ class Tracing(SyncMiddleware):
     call in a CONSUMER span parented on the producer's context."""
 
     def __init__(self) -> None:
-        try:
-            from opentelemetry import context as otel_context
-            from opentelemetry import propagate
-            from opentelemetry import trace as otel_trace
+        try:  # optional: imported by name, so nothing depends on it being installed
+            otel_context = importlib.import_module("opentelemetry.context")
+            propagate = importlib.import_module("opentelemetry.propagate")
+            otel_trace = importlib.import_module("opentelemetry.trace")
         except ImportError:
             self._otel: Any = None
         else:
