@@ -34,6 +34,8 @@ class QueueHandler:
     idempotency_ttl_s: int = 86_400
     topic: TopicBinding | None = None
     """Set for ``@app.topic`` handlers: the queue is subscribed to the topic."""
+    create: bool = False
+    """Create the queue (with default attributes) when it is missing."""
 
     @property
     def name(self) -> str:
@@ -96,13 +98,15 @@ class App:
               batch_size: int | None = None, visibility_timeout: int | None = None,
               retry: RetryPolicy | None = None, idempotent: bool = False,
               idempotency_key: Callable[[Any], str] | None = None,
-              idempotency_ttl_s: int = 86_400) -> Callable[[F], F]:
-        """Handle the messages of an existing queue. ``idempotent=True`` skips messages
-        already processed (by message id; ``idempotency_key`` picks another key)."""
+              idempotency_ttl_s: int = 86_400, create: bool = False) -> Callable[[F], F]:
+        """Handle the messages of a queue (``create=True``: created when missing).
+        ``idempotent=True`` skips messages already processed (by message id;
+        ``idempotency_key`` picks another key)."""
         def register(func: F) -> F:
             key = idempotency_key or ((lambda m: m.id) if idempotent else None)
             self._add(QueueHandler(func, queue, concurrency, batch_size, visibility_timeout,
-                                   retry or RetryPolicy(), key, idempotency_ttl_s))
+                                   retry or RetryPolicy(), key, idempotency_ttl_s,
+                                   create=create))
             return func
         return register
 

@@ -63,7 +63,7 @@ async def check(app: App, url: str | None) -> list[str]:
     try:
         async with Client(url) as client:
             for h in app.handlers:
-                if isinstance(h, QueueHandler) and h.topic is None:
+                if isinstance(h, QueueHandler) and h.topic is None and not h.create:
                     try:
                         await client.get_queue(h.queue)
                     except errors.QueueDoesNotExist:

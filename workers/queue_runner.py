@@ -142,6 +142,9 @@ class QueueRunner:
         handlers, create the topic, the queue and the subscription first."""
         if self.spec.topic is not None:
             await self._bind_topic()
+        elif self.spec.create:
+            self._queue = await self._client.create_queue(self.spec.queue)
+            self._deleter = Deleter(self._queue)
         attrs = await self._queue.attributes(["VisibilityTimeout", "RedrivePolicy"])
         self._vt = self.spec.visibility_timeout_s or int(attrs.get("VisibilityTimeout", 30))
         self._heartbeat = Heartbeat(self._queue, self._vt)

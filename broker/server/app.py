@@ -205,6 +205,8 @@ class BrokerServer:
         return web.Response(status=503, text="redis unreachable or functions not loaded\n")
 
     async def _metrics(self, request: Request) -> web.Response:
+        d = self.http_deliverer
+        self.metrics.deliveries(d.delivered, d.failed, d.dead_lettered)
         try:
             await self.metrics.refresh_queues(self.engine, self.accounts)
         except Exception:  # Redis down: still serve the request counters

@@ -70,6 +70,9 @@ class HttpDeliverer(PeriodicTask):
         """subscription id -> (start of its current second, deliveries in it)"""
         self.delivered = 0
         """Successful deliveries (for tests and metrics)."""
+        self.failed = 0
+        """Failed attempts (each retried, or dead-lettered after the last)."""
+        self.dead_lettered = 0
 
     async def close(self) -> None:
         await super().close()
@@ -162,11 +165,13 @@ class HttpDeliverer(PeriodicTask):
             self.delivered += 1
             await self._result(topic, member, "done")
             return
+        self.failed += 1
         delay = delivery_policy.retry_delay_s(policy.retry, failures + 1)
         if delay is not None:
             await self._result(topic, member, "retry", self._now_ms() + int(delay * 1000))
             return
         if first != "confirm":
+            self.dead_lettered += 1
             await self._dead_letter(topic, first, sub, raw_record)
         await self._result(topic, member, "done")
 

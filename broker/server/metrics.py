@@ -46,10 +46,21 @@ class Metrics:
         self.oldest_age = Gauge("redcurrent_queue_oldest_message_age_seconds",
                                 "Age of the oldest message stored in the queue.", labels,
                                 registry=self.registry)
+        self.http_deliveries = Gauge(
+            "redcurrent_topic_http_deliveries",
+            "HTTP/S topic deliveries by this server since it started, by outcome "
+            "(delivered, failed attempt, dead-lettered after the retries).", ["outcome"],
+            registry=self.registry)
         self.dlq_sources = Gauge("redcurrent_queue_dead_letter_sources",
                                  "Queues that use this queue as their dead-letter queue "
                                  "(its depth is the DLQ depth).", labels,
                                  registry=self.registry)
+
+    def deliveries(self, delivered: int, failed: int, dead_lettered: int) -> None:
+        """The HTTP/S deliverer's counts, copied at scrape time."""
+        for outcome, n in (("delivered", delivered), ("failed", failed),
+                           ("dead_lettered", dead_lettered)):
+            self.http_deliveries.labels(outcome).set(n)
 
     def observe(self, service: str, action: str, code: str, seconds: float) -> None:
         """Count one request. Kept in a plain list until the next scrape (or every
