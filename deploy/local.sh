@@ -82,6 +82,7 @@ up() {
       "$root/deploy/prometheus.yml" >"$state/prometheus.yml"
     start prometheus prometheus --config.file="$state/prometheus.yml" \
       --storage.tsdb.path="$state/prometheus" --web.listen-address="127.0.0.1:$prometheus_port"
+    wait_http "http://127.0.0.1:$prometheus_port/-/ready" prometheus
   else
     say "no prometheus binary: skipped (apt-get install prometheus)"
   fi

@@ -97,8 +97,11 @@ async def test_local_stack_carries_a_message_and_stops(tmp_path: Path) -> None:
         if shutil.which("prometheus"):  # it scrapes both (every 5 s)
             deadline = time.monotonic() + 30
             while True:
-                targets = await asyncio.to_thread(
-                    _get, f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/targets")
+                try:
+                    targets = await asyncio.to_thread(
+                        _get, f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/targets")
+                except OSError as exc:  # still starting
+                    targets = str(exc)
                 if targets.count('"health":"up"') == 2:
                     break
                 assert time.monotonic() < deadline, targets
