@@ -320,6 +320,24 @@ def explicit_line(benchmark: str, parser: argparse.ArgumentParser,
     return shlex.join(out)
 
 
+def finish(benchmark: str, args: argparse.Namespace, started: float,
+           machine: dict[str, Any], results: dict[str, Any],
+           passed: bool | None = None) -> int:
+    """The end of a run: the commands that reproduce it, the JSON (``--json``), and the
+    exit status (1 under ``--strict`` when a target was missed; ``passed`` overrides the
+    per-scenario ``pass`` flags)."""
+    repro = reproduce_line(benchmark, args.argv)
+    say(f"\nreproduce (from the repository root, {round(time.time() - started)} s):")
+    say(f"  {repro}")
+    say(f"  {explicit_line(benchmark, args.parser, args)}")
+    if args.json:
+        write_json(args.json, {"benchmark": benchmark, "command": repro,
+                               "machine": machine, "results": results})
+    if passed is None:
+        passed = all(r.get("pass", True) for r in results.values() if isinstance(r, dict))
+    return 1 if args.strict and not passed else 0
+
+
 def write_json(path: str, data: dict[str, Any]) -> None:
     p = Path(path)
     if p.parent and not p.parent.exists():

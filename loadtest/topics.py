@@ -234,12 +234,4 @@ async def _main(args: argparse.Namespace) -> int:
                 results[key] = await scenario_publish(args, client, server, run)
             else:
                 results[key] = await scenario_latency(args, client, server, run)
-    repro = harness.reproduce_line(NAME, args.argv)
-    say(f"\nreproduce (from the repository root, {round(time.time() - started)} s):")
-    say(f"  {repro}")
-    say(f"  {harness.explicit_line(NAME, args.parser, args)}")
-    if args.json:
-        harness.write_json(args.json, {"benchmark": NAME, "command": repro,
-                                       "machine": machine, "results": results})
-    missed = [k for k, r in results.items() if not r.get("pass", True)]
-    return 1 if missed and args.strict else 0
+    return harness.finish(NAME, args, started, machine, results)

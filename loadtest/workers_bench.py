@@ -189,15 +189,8 @@ async def _main(args: argparse.Namespace) -> int:
         say(f"  fastest peer: {best}; ratio {ratio:.2f}x (goal >= {TARGET_RATIO:.0f}x) -> "
             f"{'PASS' if ratio >= TARGET_RATIO else 'MISS'}")
     results["summary"] = summary
-    repro = harness.reproduce_line(NAME, args.argv)
-    say(f"\nreproduce (from the repository root, {round(time.time() - started)} s):")
-    say(f"  {repro}")
-    say(f"  {harness.explicit_line(NAME, args.parser, args)}")
-    if args.json:
-        harness.write_json(args.json, {"benchmark": NAME, "command": repro,
-                                       "machine": machine, "results": results})
     passed = ours_rate >= TARGET_S and (not rates or summary["ratio"] >= TARGET_RATIO)
-    return 1 if args.strict and not passed else 0
+    return harness.finish(NAME, args, started, machine, results, passed)
 
 
 def _line(name: str, r: dict[str, Any]) -> None:
