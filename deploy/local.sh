@@ -14,10 +14,12 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 state="${REDCURRENT_LOCAL_DIR:-$root/.redcurrent/local}"
+mkdir -p "$state" && state="$(cd "$state" && pwd)"  # absolute: the worker starts in deploy/
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
   if [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"; else python=python3; fi
 fi
+case "$python" in */*) python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")" ;; esac
 redis_port="${REDIS_PORT:-6379}"
 broker_port="${BROKER_PORT:-4566}"
 worker_metrics_port="${WORKER_METRICS_PORT:-9100}"
@@ -37,12 +39,12 @@ start() {  # name, command...: runs in the background, pid in $state/<name>.pid
   echo $! >"$state/$name.pid"
 }
 
-stop() {  # name: SIGTERM, then SIGKILL after 20 s
+stop() {  # name: SIGTERM, then SIGKILL after 40 s (the worker's handlers get 30 s)
   local pidfile="$state/$1.pid"
   if alive "$pidfile"; then
     local pid; pid=$(cat "$pidfile")
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && { say "$1 did not stop: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
     say "$1 stopped"
   fi
@@ -73,7 +75,7 @@ up() {
   local url="redis://127.0.0.1:$redis_port"
   start broker env BROKER_REDIS_URL="$url" "$python" -m broker serve --host 127.0.0.1 --port "$broker_port"
   wait_http "http://127.0.0.1:$broker_port/readyz" broker
-  (cd "$root/deploy" && start worker env BROKER_REDIS_URL="$url" "$python" -m workers run \
+  (cd "$root/deploy" && start worker env BROKER_REDIS_URL="$url" PYTHONPATH="$root" "$python" -m workers run \
     example_app:app --metrics-port "$worker_metrics_port" --log-level info)
   wait_http "http://127.0.0.1:$worker_metrics_port/metrics" worker
   if command -v prometheus >/dev/null; then

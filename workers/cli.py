@@ -32,13 +32,20 @@ def load_app(target: str) -> App:
     return app
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workers", description="Run Redcurrent worker apps.")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an app's handlers until SIGTERM/SIGINT")
     run.add_argument("app", help="module:app")
     run.add_argument("--url", help="Redis URL (default: App(url) or BROKER_REDIS_URL)")
-    run.add_argument("--concurrency", type=int, help="per queue handler (overrides)")
+    run.add_argument("--concurrency", type=_positive, help="per queue handler (overrides)")
     run.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
     run.add_argument("--grace", type=float, default=GRACE_S, metavar="SECONDS",
                      help=f"how long running handlers may finish after SIGTERM "
@@ -111,4 +118,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.BrokerError as exc:
         print(f"workers: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if worker.failed else 0

@@ -128,6 +128,7 @@ class QueueRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved = 0
         """slots of receives in flight"""
+        self._beat: asyncio.Task[None] | None = None
         self._freed = asyncio.Event()
         self._idem: Idempotency | None = client.idempotency() \
             if spec.idempotency_key is not None else None
@@ -170,17 +171,18 @@ class QueueRunner:
     async def run(self, stopping: asyncio.Event) -> None:
         """Receive and dispatch until ``stopping`` is set. Several receives may be in
         flight (one per 16 handlers, up to 4), so round trips overlap."""
-        beat = asyncio.create_task(self._heartbeat.run(), name=f"heartbeat-{self.spec.queue}")
+        # the heartbeat runs until drain() has let the last handler finish
+        self._beat = asyncio.create_task(self._heartbeat.run(),
+                                         name=f"heartbeat-{self.spec.queue}")
         waiting = asyncio.create_task(self._report_waiting()) if self._on_waiting else None
         receivers = max(1, min(4, self.concurrency // 16))
         try:
             await asyncio.gather(*(self._receive_loop(stopping) for _ in range(receivers)))
         finally:
-            for task in (beat, waiting):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            if waiting is not None:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
 
     async def _receive_loop(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -243,6 +245,10 @@ class QueueRunner:
                             "are visible again", len(late), self.spec.queue, grace_s)
                 await asyncio.gather(*late, return_exceptions=True)
             await self._release(unfinished)
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
         await self._release(list(self._heartbeat.held.values()))
         await self._deleter.close()
 
@@ -289,13 +295,23 @@ class QueueRunner:
                 self._settled(m)
 
     async def _handle(self, msgs: list[Message]) -> bool:
-        """Run the handler on ``msgs``; settle each message. True when all succeeded."""
+        """Run the handler on ``msgs``; settle each message. True when all succeeded
+        (False also when one waits for another worker's idempotency claim: a FIFO group
+        must not go past it)."""
         spec = self.spec
-        msgs = await self._claim(msgs)
-        if not msgs:
-            return True
-        items: list[Any] = [Notification.from_message(m, spec.topic.raw) for m in msgs] \
-            if spec.topic else list(msgs)
+        try:
+            msgs, deferred = await self._claim(msgs)
+            if not msgs:
+                return not deferred
+            items: list[Any] = [Notification.from_message(m, spec.topic.raw)
+                                for m in msgs] if spec.topic else list(msgs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as prep_error:  # a malformed envelope, Redis unreachable...
+            log.exception("message(s) of %s could not be prepared", spec.queue)
+            for m in msgs:
+                await self._failed(m, prep_error)
+            return False
         ctx = HandlerContext(spec.name, spec.source, items, msgs[0].receive_count)
         failed: dict[str, BaseException] = {}
         try:
@@ -303,12 +319,14 @@ class QueueRunner:
             result = await self._call(items if spec.batch_size is not None else items[0])
             if spec.batch_size is not None and result is not None:
                 bad = _failed_ids(result)
-                exc = RuntimeError("the batch handler reported this message as failed")
-                failed = {m.id: exc for m in msgs if m.id in bad}
+                reported = RuntimeError("the batch handler reported this message as failed")
+                failed = {m.id: reported for m in msgs if m.id in bad}
             await self._chain.after(ctx)
         except asyncio.CancelledError as exc:  # shut down past the grace period
             with contextlib.suppress(Exception):
                 await self._chain.error(ctx, exc)
+                for m in msgs:  # their claims must not hold up the redelivery
+                    await self._unclaim(m)
             raise
         except Exception as exc:
             with contextlib.suppress(Exception):
@@ -319,7 +337,7 @@ class QueueRunner:
                 await self._failed(m, failed[m.id])
             else:
                 await self._succeeded(m)
-        return not failed
+        return not failed and not deferred
 
     async def _call(self, arg: Any) -> Any:
         if self._is_async:
@@ -329,11 +347,13 @@ class QueueRunner:
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, functools.partial(ctx.run, self.spec.func, arg))
 
-    async def _claim(self, msgs: list[Message]) -> list[Message]:
-        """With an idempotency key: the messages to run (others are settled here)."""
+    async def _claim(self, msgs: list[Message]) -> tuple[list[Message], bool]:
+        """With an idempotency key: the messages to run (others are settled here), and
+        whether one was put off because another worker holds its key."""
         if self._idem is None or self.spec.idempotency_key is None:
-            return msgs
+            return msgs, False
         keep = []
+        deferred = False
         for m in msgs:
             key = self.spec.idempotency_key(m)
             claim = await self._idem.claim(self.spec.queue, key, self._worker_id,
@@ -344,21 +364,31 @@ class QueueRunner:
                 log.info("message %s (key %r) was processed already: deleted", m.id, key)
                 self._deleter.add(m.receipt_handle)
             else:  # another worker runs it now: look again after a visibility timeout
+                deferred = True
                 await self._change_visibility(m, self._vt)
-        return keep
+        return keep, deferred
 
     async def _succeeded(self, m: Message) -> None:
         if self._idem is not None and self.spec.idempotency_key is not None:
-            await self._idem.complete(self.spec.queue, self.spec.idempotency_key(m),
-                                      self.spec.idempotency_ttl_s * 1000)
+            try:
+                await self._idem.complete(self.spec.queue, self.spec.idempotency_key(m),
+                                          self.spec.idempotency_ttl_s * 1000)
+            except Exception:  # the work is done: delete it all the same
+                log.exception("message %s: its idempotency key was not marked done", m.id)
         self._settled(m)
         self._deleter.add(m.receipt_handle)
 
+    async def _unclaim(self, m: Message) -> None:
+        if self._idem is not None and self.spec.idempotency_key is not None:
+            try:
+                await self._idem.release(self.spec.queue, self.spec.idempotency_key(m),
+                                         self._worker_id)
+            except Exception:  # it expires on its own
+                log.exception("message %s: its idempotency claim was not released", m.id)
+
     async def _failed(self, m: Message, exc: BaseException) -> None:
         self._settled(m)
-        if self._idem is not None and self.spec.idempotency_key is not None:
-            await self._idem.release(self.spec.queue, self.spec.idempotency_key(m),
-                                     f"{self._worker_id}")
+        await self._unclaim(m)
         attempt = m.receive_count
         policy = self.spec.retry
         if policy.gives_up(exc, attempt):
@@ -416,6 +446,8 @@ class QueueRunner:
 def _failed_ids(result: Any) -> set[str]:
     """A batch handler's result: the messages (or message ids) that failed."""
     out: set[str] = set()
+    if isinstance(result, str):  # one message id
+        return {result}
     items: Iterable[Any] = result if isinstance(result, Iterable) else ()
     for item in items:
         found = item if isinstance(item, str) else getattr(item, "id", None) \

@@ -52,9 +52,17 @@ class Worker:
         self.metrics_url: str | None = None
         self.runners: list[QueueRunner] = []
         self.consumers: list[StreamConsumer] = []
+        self.failed = False
+        """A runner crashed: ``workers run`` exits 1."""
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _runner_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a queue runner crashed; the worker stops", exc_info=task.exception())
+            self.failed = True
+            self.stop()
 
     def _signalled(self) -> None:
         if self._stopping.is_set():
@@ -86,6 +94,8 @@ class Worker:
                 log.info("worker %s: %d queue handlers, %d stream handlers", self.worker_id,
                          len(self.runners), len(self.consumers))
                 tasks = [asyncio.create_task(r.run(self._stopping)) for r in self.runners]
+                for task in tasks:
+                    task.add_done_callback(self._runner_ended)
                 streams = [asyncio.create_task(c.run()) for c in self.consumers]
                 try:
                     await self._stopping.wait()

@@ -95,3 +95,11 @@ def test_shard_sync_first_and_later() -> None:
             ] == [("s4", TRIM_HORIZON, ("s1", "s2"))]
     done = {"s0": Lease("s0", checkpoint=SHARD_END), "s1": Lease("s1", checkpoint=SHARD_END)}
     assert forgettable([shard("s1", closed=True)], done) == ["s0"]
+
+
+def test_a_batch_handler_may_return_one_failed_id() -> None:
+    from workers.queue_runner import _failed_ids
+
+    assert _failed_ids("m-1") == {"m-1"}
+    assert _failed_ids(["m-1", "m-2"]) == {"m-1", "m-2"}
+    assert _failed_ids(None) == set()

@@ -186,3 +186,24 @@ async def test_fifo_order_holds_with_20_handlers_and_random_failures(
                 done.setdefault(e["group"], []).append(int(e["body"].split(":")[1]))
         assert sum(e["ev"] == "fail" for e in events(log)) > 0  # failures did happen
         assert all(order == list(range(per_group)) for order in done.values()), done
+
+
+@pytest.mark.timeout(60)
+async def test_heartbeat_goes_on_while_sigterm_lets_handlers_finish(
+        plain_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    async with Client(plain_url, limits=TEST_LIMITS) as client:
+        q = await client.create_queue("jobs", visibility_timeout_s=2)
+        await q.send("long job")
+        first = start(plain_url, "jobs", log, WORKERS_TEST_JOB_S="6")
+        second: subprocess.Popen[str] | None = None
+        try:
+            await until(lambda: any(e["ev"] == "start" for e in events(log)), 20, "started")
+            first.send_signal(signal.SIGTERM)  # it finishes the 6 s job within its grace
+            second = start(plain_url, "jobs", log, WORKERS_TEST_JOB_S="0.1")
+            assert first.wait(timeout=20) == 0
+            await asyncio.sleep(3)  # more than the visibility timeout after the end
+        finally:
+            stop(first, *([second] if second else []))
+        runs = [(e["ev"], e["pid"]) for e in events(log)]
+        assert runs == [("start", first.pid), ("end", first.pid)]  # never redelivered

@@ -69,7 +69,7 @@ class StreamConsumer:
         self._ran: dict[str, int] = {}
         """shard id -> the token of the last acquisition this worker ran"""
         self._losing: set[asyncio.Task[None]] = set()
-        self._stop: asyncio.Event | None = None
+        self._stop = asyncio.Event()
         self._services: Services | None = None
         self._next_sync = 0.0
         self._sync_now = False
@@ -85,12 +85,10 @@ class StreamConsumer:
 
     def stop(self) -> None:
         """Ask ``run()`` to shut down gracefully."""
-        if self._stop is not None:
-            self._stop.set()
+        self._stop.set()
 
     async def run(self, *, handle_signals: bool = False) -> None:
         """Work until ``stop()``; then shut down gracefully and return."""
-        self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -119,7 +117,7 @@ class StreamConsumer:
             await self._shutdown()
 
     def _signalled(self) -> None:
-        if self._stop is not None and self._stop.is_set():
+        if self._stop.is_set():
             os._exit(1)  # a second signal: exit at once
         log.info("worker %s: shutting down gracefully", self.worker_id)
         self.stop()
@@ -170,7 +168,6 @@ class StreamConsumer:
         read_at = time.monotonic()
         state = await self._table.read(cfg.failover_ms)
         self.state = state
-        assert self._stop is not None
         if self._stop.is_set():
             return
         for lease in state.leases.values():  # handed over to this worker
