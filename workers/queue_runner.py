@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import functools
-import inspect
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -19,6 +16,7 @@ from broker import errors
 from broker.engine.idempotency import Claim, Idempotency
 from broker.sdk import Client, Message, Queue
 from workers.app import QueueHandler
+from workers.calling import HandlerCall
 from workers.middleware import Chain, HandlerContext
 from workers.notification import Notification
 
@@ -115,7 +113,6 @@ class QueueRunner:
         self._client = client
         self._chain = chain
         self._worker_id = worker_id
-        self._pool = pool
         self.concurrency = concurrency or spec.concurrency
         self._on_waiting = on_waiting
         self._queue = client.queue(spec.queue)
@@ -132,7 +129,7 @@ class QueueRunner:
         self._freed = asyncio.Event()
         self._idem: Idempotency | None = client.idempotency() \
             if spec.idempotency_key is not None else None
-        self._is_async = inspect.iscoroutinefunction(spec.func)
+        self._call = HandlerCall(spec.func, pool)
 
     @property
     def holding(self) -> int:
@@ -338,14 +335,6 @@ class QueueRunner:
             else:
                 await self._succeeded(m)
         return not failed and not deferred
-
-    async def _call(self, arg: Any) -> Any:
-        if self._is_async:
-            return await self.spec.func(arg)
-        # in a thread, with this task's context (current_trace() works there too)
-        ctx = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(ctx.run, self.spec.func, arg))
 
     async def _claim(self, msgs: list[Message]) -> tuple[list[Message], bool]:
         """With an idempotency key: the messages to run (others are settled here), and

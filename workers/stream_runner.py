@@ -3,16 +3,13 @@ handler (record by record, or as a list) and checkpointed once the handler retur
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
-import inspect
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from broker.engine.stream_types import Record
 from broker.sdk import Client
 from workers.app import StreamHandler
+from workers.calling import HandlerCall
 from workers.kcl import Checkpointer, RecordProcessor, StreamConsumer
 from workers.middleware import Chain, HandlerContext
 
@@ -21,15 +18,7 @@ class HandlerProcessor(RecordProcessor):
     def __init__(self, spec: StreamHandler, chain: Chain, pool: ThreadPoolExecutor) -> None:
         self._spec = spec
         self._chain = chain
-        self._pool = pool
-        self._async = inspect.iscoroutinefunction(spec.func)
-
-    async def _call(self, arg: Any) -> Any:
-        if self._async:
-            return await self._spec.func(arg)
-        ctx = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(ctx.run, self._spec.func, arg))
+        self._call = HandlerCall(spec.func, pool)
 
     async def process_records(self, records: list[Record], checkpointer: Checkpointer,
                               millis_behind_latest: int) -> None:

@@ -70,34 +70,27 @@ class Checkpointer:
         value = self._value(at)
         if value is None:
             return  # nothing delivered yet: nothing to record
-        children = (self.children or ()) if value == SHARD_END else ()
-        done = await self._table.checkpoint(self._worker, self.shard_id, self._token, value,
-                                            children=children)
-        if done < 0:
-            raise InvalidCheckpointError(
-                f"shard {self.shard_id} is at SHARD_END already: that checkpoint is final")
-        if not done:
-            await self._on_lost()
-            raise LeaseLostError(
-                f"Can't update checkpoint of shard {self.shard_id}: worker {self._worker} "
-                "doesn't hold the lease for this shard any more (it expired or another "
-                "worker took it)")
+        await self._write(value, prepare=False)
         self.current = value
         self._on_written(value)
 
     async def prepare_checkpoint(self, at: Record | str | None = None) -> None:
         """Record a pending checkpoint (the next owner's ``initialize`` sees it)."""
         value = self._value(at)
-        if value is None or value == SHARD_END:
-            return
+        if value is not None and value != SHARD_END:
+            await self._write(value, prepare=True)
+
+    async def _write(self, value: str, prepare: bool) -> None:
+        children = (self.children or ()) if value == SHARD_END else ()
         done = await self._table.checkpoint(self._worker, self.shard_id, self._token, value,
-                                            prepare=True)
+                                            prepare=prepare, children=children)
         if done < 0:
             raise InvalidCheckpointError(
                 f"shard {self.shard_id} is at SHARD_END already: that checkpoint is final")
         if not done:
             await self._on_lost()
             raise LeaseLostError(
-                f"Can't prepare a checkpoint of shard {self.shard_id}: worker "
-                f"{self._worker} doesn't hold the lease for this shard any more")
+                f"Can't {'prepare' if prepare else 'update'} checkpoint of shard "
+                f"{self.shard_id}: worker {self._worker} doesn't hold the lease for this "
+                "shard any more (it expired or another worker took it)")
 
