@@ -1,5 +1,13 @@
 """``python -m loadtest <benchmark> [options]``; ``./dev bench <benchmark>`` runs this.
 
+The harness (workload files, any target, reports):
+
+* ``run``     one workload file (loadtest/workloads/) against a target, with a JSON and
+              an HTML report.
+* ``compare`` reports side by side: ratio table, overlaid plots.
+* ``peers``   the worker workload against arq/Dramatiq/BullMQ/Celery/RQ and the AWS
+              workloads against moto's server.
+
 Benchmarks (one module each, registering a sub-command):
 
 * ``queues``  SQS standard-queue throughput, latency, memory and long-poll wake-up.
@@ -18,10 +26,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from loadtest import fifo, kcl, queues, server, streams, topics, workers_bench
+from loadtest import (
+    compare,
+    fifo,
+    kcl,
+    peers_command,
+    queues,
+    run_command,
+    server,
+    streams,
+    topics,
+    workers_bench,
+)
 
 #: modules that provide ``add_parser(subparsers)``; each sets ``func`` on its parser
-BENCHMARKS = (queues, fifo, topics, streams, kcl, workers_bench, server)
+BENCHMARKS = (run_command, compare, peers_command,
+              queues, fifo, topics, streams, kcl, workers_bench, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,11 +19,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
 from broker.embedded import EmbeddedRedis
+
+T = TypeVar("T")
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,11 +89,16 @@ def apply_defaults(args: argparse.Namespace, defaults: Mapping[str, tuple[Any, A
 
 def run(coro: Coroutine[Any, Any, int]) -> int:
     """Run on uvloop when it is installed, else on asyncio's default loop."""
+    return run_value(coro)
+
+
+def run_value(coro: Coroutine[Any, Any, T]) -> T:
+    """``run`` for any result."""
     try:
         import uvloop
     except ImportError:
         return asyncio.run(coro)
-    result: int = uvloop.run(coro)
+    result: T = uvloop.run(coro)
     return result
 
 

@@ -67,12 +67,14 @@ def choose(text: str) -> list[str]:
     return names
 
 
-def ensure_venv(root: Path, name: str, say: Callable[[str], None]) -> str:
-    """The python of the peer's venv, made and installed on first use."""
+def ensure_venv(root: Path, name: str, say: Callable[[str], None],
+                requirement: str | None = None) -> str:
+    """The python of the peer's venv (``.venv-peers/<name>``), made and ``requirement``
+    (default: the peer's) installed on first use."""
     venv = root / ".venv-peers" / name
     python = venv / "bin" / "python"
     marker = venv / ".installed"
-    spec = SPECS[name].requirement
+    spec = requirement or SPECS[name].requirement
     if marker.exists() and marker.read_text() == spec:
         return str(python)
     say(f"  installing {spec} into {venv.relative_to(root)} (first use)")
