@@ -14,7 +14,7 @@ from loadtest import report, report_html
 #: (name, figure, higher is better)
 METRICS: tuple[tuple[str, Callable[[dict[str, Any]], float], bool], ...] = (
     ("produce msgs/s", lambda s: s["produce_rate"], True),
-    ("consume msgs/s", lambda s: s["consume_rate"], True),
+    ("deliveries/s", lambda s: s["consume_rate"], True),
     ("latency p50 ms", lambda s: s["latency_ms"]["p50"], False),
     ("latency p90 ms", lambda s: s["latency_ms"]["p90"], False),
     ("latency p99 ms", lambda s: s["latency_ms"]["p99"], False),

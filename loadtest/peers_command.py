@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import compare, harness, peers, report
-from loadtest.run_command import DEFAULT_REPORT_DIR, execute, with_overrides, write
+from loadtest.run_command import DEFAULT_REPORT_DIR, execute, failure, write
 from loadtest.server import (
     REPO_ROOT,
     _running,
@@ -64,7 +64,8 @@ def main(args: argparse.Namespace) -> int:
     names = [] if args.workloads == "none" else \
         [n.strip() for n in args.workloads.split(",") if n.strip()]
     try:
-        workloads = [with_overrides(load(_path(n)), args) for n in names]
+        workloads = [load(_path(n), {"duration": args.duration, "warmup": args.warmup})
+                     for n in names]
     except WorkloadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -73,7 +74,11 @@ def main(args: argparse.Namespace) -> int:
     if not args.skip_workers:
         summary["workers"] = _workers(args)
     if workloads:
-        summary["aws"] = harness.run_value(_aws(args, workloads))
+        try:
+            summary["aws"] = harness.run_value(_aws(args, workloads))
+        except Exception as exc:  # noqa: BLE001 (the broker or moto did not start)
+            summary["aws"] = {"error": failure(exc)}
+            harness.say(f"the AWS workloads did not run: {failure(exc)}")
     harness.say("\n== summary")
     for line in _summary_lines(summary):
         harness.say("  " + line)
@@ -81,7 +86,10 @@ def main(args: argparse.Namespace) -> int:
     harness.write_json(str(out), summary)
     harness.say(f"\nsummary: {out}\nreproduce ({round(time.time() - started)} s): "
                 f"{harness.reproduce_line('peers', args.argv)}")
-    return 0
+    failed = "error" in summary.get("workers", {}) or "error" in summary.get("aws", {}) or \
+        any("error" in by or not by.get("redcurrent", {}).get("ok", False)
+            for by in summary.get("aws", {}).values() if isinstance(by, dict))
+    return 1 if failed else 0
 
 
 def _path(name: str) -> Path:
@@ -126,16 +134,23 @@ async def _aws(args: argparse.Namespace, workloads: list[Any]) -> dict[str, Any]
                     harness.say(f"\n== {wl.name} ({wl.kind}) through boto3: the broker, "
                                 f"then moto")
                     reps = []
+                    out[wl.name] = {}
                     for name, ep in (("redcurrent", broker), ("moto", moto)):
-                        rep = await execute(wl, f"aws+http://127.0.0.1:{ep.port}",
-                                            label=f"{name}", quiet=False,
-                                            command=harness.reproduce_line("peers",
-                                                                           args.argv))
+                        try:
+                            rep = await execute(wl, f"aws+http://127.0.0.1:{ep.port}",
+                                                label=name, quiet=False,
+                                                command=harness.reproduce_line(
+                                                    "peers", args.argv))
+                        except Exception as exc:  # noqa: BLE001 (reported; the rest run)
+                            out[wl.name][name] = {"error": failure(exc)}
+                            harness.say(f"  {name}: the run stopped: {failure(exc)}")
+                            continue
                         write(rep, args.report)
                         harness.say(report.text(rep))
                         reps.append(rep)
-                    harness.say(compare.table(reps))
-                    out[wl.name] = {r["label"]: r["summary"] for r in reps}
+                        out[wl.name][name] = rep["summary"]
+                    if len(reps) == 2:
+                        harness.say(compare.table(reps))
     return out
 
 
@@ -149,10 +164,17 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"workers: redcurrent {ours:,.0f}/s vs {name} "
                      f"{r['messages_per_s']:,.0f}/s = {ours / r['messages_per_s']:.1f}x")
     for wl, by in summary.get("aws", {}).items():
-        a, b = by.get("redcurrent"), by.get("moto")
-        if a and b:
-            lines.append(
-                f"{wl}: consume {a['consume_rate']:,.0f}/s vs moto {b['consume_rate']:,.0f}/s "
-                f"= {compare.ratio(a['consume_rate'], b['consume_rate'])}; latency p99 "
-                f"{a['latency_ms']['p99']:.1f} ms vs {b['latency_ms']['p99']:.1f} ms")
+        if not isinstance(by, dict):
+            lines.append(f"AWS workloads: {by}")
+            continue
+        a, b = by.get("redcurrent", {}), by.get("moto", {})
+        if not a or not b or "error" in a or "error" in b:
+            lines.append(f"{wl}: not compared (redcurrent: {a.get('error', 'ran')}; "
+                         f"moto: {b.get('error', 'ran')})")
+            continue
+        lines.append(
+            f"{wl}: deliveries {a['consume_rate']:,.0f}/s vs moto {b['consume_rate']:,.0f}/s "
+            f"= {compare.ratio(a['consume_rate'], b['consume_rate'])}; latency p99 "
+            f"{a['latency_ms']['p99']:.1f} ms vs {b['latency_ms']['p99']:.1f} ms; lost "
+            f"{a['lost']:,} vs {b['lost']:,}")
     return lines

@@ -58,11 +58,22 @@ class Recorder:
         self._failed: dict[int, set[int]] = {}
         self._unknown: dict[int, set[int]] = {}
         self._last: dict[tuple[int, int, int], int] = {}
+        self._inflight: dict[int, tuple[int, int]] = {}
+        self._early: dict[int, list[tuple[int, int]]] = {}
+        self.missed = 0
+        """messages whose slot in the rate schedule came after the window closed: the
+        producers fell behind the rate"""
 
     # -- producing -------------------------------------------------------------------------
 
+    def sending(self, producer: int, first: int, end: int) -> None:
+        """Sequence numbers ``first`` to ``end - 1`` of a producer are in a call: a
+        delivery seen before the call answers is classified when it does."""
+        self._inflight[producer] = (first, end)
+
     def sent(self, producer: int, seqs: Sequence[int], codes: Sequence[str | None],
              op: str, intended_ns: int, started_ns: int, done_ns: int, warm: bool) -> None:
+        self._inflight.pop(producer, None)
         ok = 0
         for seq, code in zip(seqs, codes, strict=True):
             if code is None:
@@ -72,7 +83,8 @@ class Recorder:
                 self._failed.setdefault(producer, set()).add(seq)
                 self.error(op, code, done_ns)
         self.produced += ok
-        if not warm:
+        self._settle(producer)
+        if not warm:  # its slot (or start) is in the window, and it started before the end
             self.produced_in_window += ok
             self.send.record((done_ns - intended_ns) // 1000)
             self.service.record((done_ns - started_ns) // 1000)
@@ -81,8 +93,14 @@ class Recorder:
     def unknown(self, producer: int, seqs: Sequence[int], op: str, code: str,
                 now_ns: int) -> None:
         """A call whose outcome is unknown (an exception): its messages may arrive."""
+        self._inflight.pop(producer, None)
         self._unknown.setdefault(producer, set()).update(seqs)
         self.error(op, code, now_ns, len(seqs))
+        self._settle(producer)
+
+    def _settle(self, producer: int) -> None:
+        for destination, seq in self._early.pop(producer, ()):
+            self._classify(destination, producer, seq)
 
     def _expect(self, seq: int) -> None:
         if self._matches is None:
@@ -114,12 +132,11 @@ class Recorder:
             self.duplicates += 1
             return
         bits[byte] |= 1 << bit
-        if self._refused(destination, stamp):
-            self.unexpected += 1
-        elif stamp.seq in self._unknown.get(stamp.producer, ()):
-            self.uncertain_delivered += 1
+        first, end = self._inflight.get(stamp.producer, (0, 0))
+        if first <= stamp.seq < end:  # delivered before its send call answered
+            self._early.setdefault(stamp.producer, []).append((destination, stamp.seq))
         else:
-            self.delivered_expected[destination] += 1
+            self._classify(destination, stamp.producer, stamp.seq)
         if self._order_keys:
             key = (destination, stamp.producer, stamp.seq % self._order_keys)
             if stamp.seq < self._last.get(key, -1):
@@ -131,13 +148,21 @@ class Recorder:
             self.e2e.record(micros)
             second.latency.record(micros)
 
-    def _refused(self, destination: int, stamp: Stamp) -> bool:
+    def _classify(self, destination: int, producer: int, seq: int) -> None:
+        if self._refused(destination, producer, seq):
+            self.unexpected += 1
+        elif seq in self._unknown.get(producer, ()):
+            self.uncertain_delivered += 1
+        else:
+            self.delivered_expected[destination] += 1
+
+    def _refused(self, destination: int, producer: int, seq: int) -> bool:
         """Whether this delivery should not exist: its send failed, or the
         destination's filter policy rejects it."""
-        if stamp.seq in self._failed.get(stamp.producer, ()):
+        if seq in self._failed.get(producer, ()):
             return True
         m = self._matches
-        return m is not None and not m[destination][stamp.seq % len(m[0])]
+        return m is not None and not m[destination][seq % len(m[0])]
 
     # -- totals ----------------------------------------------------------------------------
 

@@ -42,9 +42,13 @@ def build(wl: Workload, outcome: Outcome, target: dict[str, str], meta: dict[str
         "errors": dict(sorted(rec.errors.items())),
         "error_count": sum(rec.errors.values()),
         "drain_s": round(outcome.drain_s, 3),
+        "missed": rec.missed,
         **checks,
-        "ok": lost == 0 and rec.unexpected == 0 and rec.order_violations == 0
-        and outcome.drained,
+        # a correct run: something was sent, all of it arrived, nothing else did, in
+        # order, and FIFO queues delivered each message once
+        "ok": rec.produced > 0 and lost == 0 and rec.unexpected == 0
+        and rec.order_violations == 0 and outcome.drained
+        and (wl.kind != "fifo" or rec.duplicates == 0),
     }
     return {
         "format": FORMAT,
@@ -96,8 +100,8 @@ def text(report: dict[str, Any]) -> str:
         f"{wl['producers']} producers, {wl['consumers']} consumers, rate {rate}, "
         f"{wl['duration_s']:g} s after {wl['warmup_s']:g} s of warm-up",
         f"  produced     {s['produced']:>12,}   {s['produce_rate']:>12,.1f} msgs/s",
-        f"  consumed     {s['deliveries']:>12,}   {s['consume_rate']:>12,.1f} msgs/s"
-        f"   (expected deliveries {s['expected_deliveries']:,})",
+        f"  delivered    {s['deliveries']:>12,}   {s['consume_rate']:>12,.1f} deliveries/s"
+        f"   (expected {s['expected_deliveries']:,})",
         "  end-to-end latency ms (send to consumer): " + _pcts(lat),
         "  send call latency ms (from intended start): " + _pcts(send),
         f"  lost {s['lost']:,} · duplicates {s['duplicates']:,} · unexpected "
@@ -105,6 +109,11 @@ def text(report: dict[str, Any]) -> str:
         f"drained in {s['drain_s']:.2f} s" + ("" if s["drained"] else " (TIMED OUT)"),
         "  errors: " + (", ".join(f"{k} {v:,}" for k, v in s["errors"].items()) or "none"),
     ]
+    if s.get("missed"):
+        lines.append(f"  WARNING: the producers fell behind the rate: {s['missed']:,} messages "
+                     f"had slots after the window closed and were not sent")
+    if s["produced"] == 0:
+        lines.append("  FAILED: nothing was accepted")
     return "\n".join(lines)
 
 

@@ -145,7 +145,8 @@ def charts(reports: Sequence[dict[str, Any]]) -> list[str]:
 
 _ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("produce rate (msgs/s)", lambda s: f"{s['produce_rate']:,.1f}"),
-    ("consume rate (msgs/s)", lambda s: f"{s['consume_rate']:,.1f}"),
+    ("delivery rate (/s; topics: x matching subscriptions)",
+     lambda s: f"{s['consume_rate']:,.1f}"),
     ("latency p50 (ms)", lambda s: f"{s['latency_ms']['p50']:.2f}"),
     ("latency p90 (ms)", lambda s: f"{s['latency_ms']['p90']:.2f}"),
     ("latency p99 (ms)", lambda s: f"{s['latency_ms']['p99']:.2f}"),
@@ -156,6 +157,8 @@ _ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("deliveries", lambda s: f"{s['deliveries']:,}"),
     ("lost", lambda s: f"{s['lost']:,}"),
     ("duplicates", lambda s: f"{s['duplicates']:,}"),
+    ("unexpected", lambda s: f"{s['unexpected']:,}"),
+    ("missed slots (behind the rate)", lambda s: f"{s.get('missed', 0):,}"),
     ("order violations", lambda s: f"{s['order_violations']:,}"),
     ("errors", lambda s: ", ".join(f"{k} {v:,}" for k, v in s["errors"].items()) or "none"),
 )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime as dt
+import re
 import secrets
 import sys
 import time
@@ -20,8 +20,8 @@ from loadtest import harness, report, report_html
 from loadtest.recorder import Recorder
 from loadtest.runner import Run
 from loadtest.server import REPO_ROOT, code_version
-from loadtest.targets import open_target, redact
-from loadtest.workload import Workload, WorkloadError, duration, load
+from loadtest.targets import error_code, open_target, redact
+from loadtest.workload import Workload, WorkloadError, load
 
 DEFAULT_REPORT_DIR = REPO_ROOT / "loadtest" / "results"
 
@@ -51,32 +51,33 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        wl = with_overrides(load(args.workload), args)
+        wl = load(args.workload, overrides(args))
     except WorkloadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return harness.run(_main(args, wl))
+    return harness.run(_guarded(args, wl))
 
 
-def with_overrides(wl: Workload, args: argparse.Namespace) -> Workload:
-    """The workload with the command line's --producers, --consumers, --rate,
-    --duration and --warmup."""
-    changes: dict[str, Any] = {}
-    for key in ("producers", "consumers"):
-        value = getattr(args, key, None)
-        if value is not None:
-            if value < 1:
-                raise WorkloadError(f"--{key}: at least 1, got {value}")
-            changes[key] = value
-    if getattr(args, "rate", None) is not None:
-        if args.rate < 0:
-            raise WorkloadError(f"--rate: >= 0 (0 = as fast as possible), got {args.rate}")
-        changes["rate"] = args.rate
-    if getattr(args, "duration", None) is not None:
-        changes["duration_s"] = duration("--duration", args.duration, positive=True)
-    if getattr(args, "warmup", None) is not None:
-        changes["warmup_s"] = duration("--warmup", args.warmup)
-    return dataclasses.replace(wl, **changes)
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The workload keys given on the command line (checked like the file's)."""
+    return {key: getattr(args, key) for key in ("producers", "consumers", "rate",
+                                                "duration", "warmup")
+            if getattr(args, key, None) is not None}
+
+
+def failure(exc: BaseException) -> str:
+    """One line for a run that could not go on (the first of a group of errors)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{error_code(exc)}: {exc}"
+
+
+async def _guarded(args: argparse.Namespace, wl: Workload) -> int:
+    try:
+        return await _main(args, wl)
+    except Exception as exc:  # noqa: BLE001 (an unreachable or refusing target)
+        print(f"\nerror: the run stopped: {failure(exc)}", file=sys.stderr)
+        return 2
 
 
 @contextlib.asynccontextmanager
@@ -149,8 +150,9 @@ def write(rep: dict[str, Any], directory: str | Path) -> tuple[Path, Path]:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     stamp = rep["started"].replace(":", "").replace("-", "").replace("+0000", "")
-    base = d / f"{rep['workload']['name']}-{rep['target']['kind']}-{stamp}-{rep['run_id']}"
-    json_path, html_path = base.with_suffix(".json"), base.with_suffix(".html")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(rep["workload"]["name"]))[:80]
+    base = f"{name}-{rep['target']['kind']}-{stamp}-{rep['run_id']}"
+    json_path, html_path = d / f"{base}.json", d / f"{base}.html"
     harness.write_json(str(json_path), rep)
     html_path.write_text(report_html.render([rep], f"loadtest: {rep['label']}"))
     return json_path, html_path

@@ -90,6 +90,11 @@ class Run:
         calls += [("queue", functools.partial(t.delete_queue, q)) for q in self._queues]
         if self._stream is not None:
             calls.append(("stream", functools.partial(t.delete_stream, self._stream)))
+            from loadtest.target_sdk import SdkTarget
+
+            if isinstance(t, SdkTarget) and t.in_process:  # the KCL group's lease table
+                table = t.client.lease_table(f"lt-{self.run_id}", self._stream)
+                calls.append(("lease table", table.delete))
         errors = []
         for what, call in calls:
             try:
@@ -102,15 +107,15 @@ class Run:
 
     async def execute(self) -> Outcome:
         wl = self.wl
-        resources = await self.setup()
-        start_ns = time.perf_counter_ns() + 50_000_000
-        order_keys = wl.groups if wl.kind == "fifo" else \
-            wl.partition_keys if wl.kind == "stream" else 0
-        rec = Recorder(max(1, len(self._queues)), start_ns, wl.warmup_s, wl.duration_s,
-                       filter_matches(wl), order_keys)
         consumer = "queue"
         drain_s, drained = 0.0, False
         try:
+            resources = await self.setup()
+            start_ns = time.perf_counter_ns() + 50_000_000
+            order_keys = wl.groups if wl.kind == "fifo" else \
+                wl.partition_keys if wl.kind == "stream" else 0
+            rec = Recorder(max(1, len(self._queues)), start_ns, wl.warmup_s, wl.duration_s,
+                           filter_matches(wl), order_keys)
             async with asyncio.TaskGroup() as consumers:
                 if wl.kind == "stream":
                     consumer = await self._start_stream_consumers(rec, consumers)
@@ -175,6 +180,9 @@ class Run:
                 intended = first_ns + k * interval_ns
                 if intended >= rec.window_end_ns:
                     return
+                if now >= rec.window_end_ns:  # behind schedule: the rest are not sent
+                    rec.missed += batch * (-(-(rec.window_end_ns - intended) // interval_ns))
+                    return
                 if intended > now:
                     await asyncio.sleep((intended - now) / 1e9)
             else:
@@ -188,6 +196,7 @@ class Run:
             bodies = [encode(self.run_id, p, s, intended, warm, wl.sizes.draw(rng))
                       for s in seqs]
             op = "put" if wl.kind == "stream" else "publish" if wl.kind == "topic" else "send"
+            rec.sending(p, seqs[0], seqs[-1] + 1)
             started = time.perf_counter_ns()
             try:
                 codes = await self._send(p, seqs, bodies)
@@ -274,7 +283,12 @@ class Run:
         t, stream = self.target, self.stream_name()
         iterators: dict[str, str] = {}
         for sid in shard_ids:
-            iterators[sid] = await t.iterator(stream, sid)
+            while sid not in iterators and not self._stop.is_set():
+                try:
+                    iterators[sid] = await t.iterator(stream, sid)
+                except Exception as exc:  # noqa: BLE001 (counted; retried)
+                    rec.error("get_shard_iterator", error_code(exc), time.perf_counter_ns())
+                    await asyncio.sleep(0.5)
         while iterators and not self._stop.is_set():
             began = time.monotonic()
             for sid, it in list(iterators.items()):

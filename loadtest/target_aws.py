@@ -31,7 +31,9 @@ class AwsTarget:
         self.label = f"aws {redact(url)}"
         session = boto3.session.Session()
         region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
-        config = Config(max_pool_connections=pool + 4, retries={"max_attempts": 0})
+        # no retries (the harness counts errors); reads wait out the longest long poll
+        config = Config(max_pool_connections=pool + 4, retries={"max_attempts": 0},
+                        connect_timeout=5, read_timeout=35)
         creds: dict[str, str] = {}
         if self.endpoint is not None and session.get_credentials() is None:
             # an emulator takes any key; AWS itself gets the caller's credentials
@@ -52,7 +54,8 @@ class AwsTarget:
         pass
 
     async def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # calls still running (a long poll) finish in their threads, not on the loop
+        await asyncio.to_thread(self._pool.shutdown, True, cancel_futures=True)
         for c in (self._sqs, self._sns, self._kinesis):
             c.close()
 

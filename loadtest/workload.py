@@ -4,6 +4,7 @@ produce, how many consume. See ``loadtest/README.md`` ("Workloads") for every ke
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -121,8 +122,9 @@ _KEYS = {"name", "kind", "description", "producers", "consumers", "message_size"
          "shards", "partition_keys", "checkpoint_every"}
 
 
-def load(path: str | Path) -> Workload:
-    """Read and check a workload file."""
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Workload:
+    """Read and check a workload file; ``overrides`` replace some of its keys (and are
+    checked the same way)."""
     import yaml  # a dev dependency: only the harness needs it
 
     p = Path(path)
@@ -134,7 +136,7 @@ def load(path: str | Path) -> Workload:
         raise WorkloadError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, Mapping):
         raise WorkloadError(f"{path}: a workload is a mapping of keys to values")
-    return parse(data, default_name=p.stem)
+    return parse({**data, **(overrides or {})}, default_name=p.stem)
 
 
 def parse(data: Mapping[str, Any], default_name: str = "workload") -> Workload:
@@ -176,7 +178,7 @@ def parse(data: Mapping[str, Any], default_name: str = "workload") -> Workload:
     if kind == "topic" and wl.consumers < len(wl.subscriptions):
         raise WorkloadError(f"consumers: {wl.consumers} cannot read "
                             f"{len(wl.subscriptions)} subscription queues (one each at least)")
-    if sizes.largest * (1 if kind == "stream" else wl.batch_size) > (
+    if sizes.largest * wl.batch_size > (
             5 * 1024 * 1024 if kind == "stream" else MAX_MESSAGE_SIZE):
         raise WorkloadError("batch_size x message_size exceeds what one batch call may "
                             "carry (SQS/SNS: 256 KiB; PutRecords: 5 MiB)")
@@ -192,7 +194,8 @@ def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -
 
 def _number(data: Mapping[str, Any], key: str, default: float, low: float) -> float:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or value < low:
         raise WorkloadError(f"{key}: a number >= {low:g}, got {value!r}")
     return float(value)
 
@@ -212,7 +215,7 @@ def duration(key: str, value: Any, positive: bool = False) -> float:
             raise WorkloadError(f"{key}: a duration such as 30, 30s, 500ms or 2m, "
                                 f"got {value!r}")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds < 0 or (positive and seconds == 0):
+    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
         raise WorkloadError(f"{key}: must be {'> 0' if positive else '>= 0'}, got {value!r}")
     return seconds
 
@@ -241,9 +244,15 @@ def _sizes(value: Any, kind: str) -> Sizes:
             raise WorkloadError("message_size: weighted needs sizes: {BYTES: WEIGHT, ...}")
         choices = []
         for s, w in raw.items():
-            if isinstance(w, bool) or not isinstance(w, int | float) or w <= 0:
+            if isinstance(w, bool) or not isinstance(w, int | float) or \
+                    not math.isfinite(w) or w <= 0:
                 raise WorkloadError(f"message_size: weight of {s} must be > 0, got {w!r}")
-            choices.append((check(int(s)), float(w)))
+            try:
+                size = int(s)
+            except (TypeError, ValueError):
+                raise WorkloadError(f"message_size: weighted sizes are bytes, got {s!r}"
+                                    ) from None
+            choices.append((check(size), float(w)))
         return Sizes(kind="weighted", choices=tuple(choices))
     raise WorkloadError("message_size: bytes, or {distribution: uniform, min:, max:} or "
                         "{distribution: weighted, sizes: {BYTES: WEIGHT}}")
@@ -270,8 +279,16 @@ def _subscriptions(value: Any, kind: str) -> tuple[Subscription, ...]:
         policy = item.get("filter_policy")
         if policy is not None and not isinstance(policy, Mapping):
             raise WorkloadError(f"subscriptions[{i}].filter_policy: a mapping")
-        out.append(Subscription(json.dumps(policy, separators=(",", ":")) if policy
-                                else None))
+        text = json.dumps(policy, separators=(",", ":")) if policy else None
+        if text is not None:
+            from broker.engine.filter_policy import compile_policy
+            from broker.errors import BrokerError
+
+            try:  # what SNS would refuse at Subscribe, refused before anything is made
+                compile_policy(text, prefix="")
+            except BrokerError as exc:
+                raise WorkloadError(f"subscriptions[{i}].filter_policy: {exc}") from None
+        out.append(Subscription(text))
     return tuple(out)
 
 
@@ -282,9 +299,11 @@ def _attributes(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
         raise WorkloadError("attributes: a mapping of attribute name to a list of values")
     out = []
     for key, values in value.items():
-        if isinstance(values, str | int | float):
+        if isinstance(values, str | int | float) and not isinstance(values, bool):
             values = [values]
-        if not isinstance(values, Sequence) or not values:
-            raise WorkloadError(f"attributes.{key}: a non-empty list of values")
+        if not isinstance(values, Sequence) or isinstance(values, str) or not values or \
+                not all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                        for v in values):
+            raise WorkloadError(f"attributes.{key}: a non-empty list of strings or numbers")
         out.append((str(key), tuple(str(v) for v in values)))
     return tuple(out)

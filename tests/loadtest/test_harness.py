@@ -90,7 +90,7 @@ async def test_sdk_over_http(broker: BrokerServer) -> None:
     assert rep["target"]["kind"] == "sdk-http"
 
 
-@pytest.mark.parametrize("kind", ["queue", "topic", "stream"])
+@pytest.mark.parametrize("kind", ["queue", "fifo", "topic", "stream"])
 async def test_boto3_on_the_wire(broker: BrokerServer, kind: str) -> None:
     wl = tiny(kind)
     rep = await execute(wl, "aws+" + broker.url, quiet=True)
@@ -119,22 +119,37 @@ def test_command_line_run_and_compare(standalone_url: str, tmp_path: Path) -> No
     assert len(jsons) == 2 and len(list(reports.glob("*.html"))) == 2
     done = loadtest("compare", *map(str, jsons), "--html", str(tmp_path / "c.html"))
     assert done.returncode == 0, done.stderr
-    assert "consume msgs/s" in done.stdout and "x" in done.stdout
+    assert "deliveries/s" in done.stdout and "x" in done.stdout
     assert "<svg" in (tmp_path / "c.html").read_text()
 
 
 def test_command_line_errors_are_explained(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: lake\n")
-    done = loadtest("run", str(bad))
-    assert done.returncode == 2 and "error: kind: must be one of" in done.stderr
-    assert "Traceback" not in done.stderr
-    done = loadtest("compare", str(bad))
-    assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text("kind: topic\nsubscriptions: 2\nconsumers: 2\nduration: 1\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("kind: topic\nsubscriptions: [filter_policy: {type: order}]\n")
+    for argv, message in (
+        (["run", str(bad)], "error: kind: must be one of"),
+        (["run", str(good), "--consumers", "1"], "error: consumers: 1 cannot read 2"),
+        (["run", str(good), "--producers", "5000"], "error: producers: an integer from 1"),
+        (["run", str(good), "--rate", "nan"], "error: rate: a number >= 0"),
+        (["run", str(policy)], "error: subscriptions[0].filter_policy: "),
+        (["run", str(good), "--target", "foo://x"], "error: the run stopped: ValueError: "
+                                                      "--target foo://x: use redis://"),
+        (["run", str(good), "--target", "redis://127.0.0.1:1"], "error: the run stopped: "),
+        (["run", str(good), "--target", "http://127.0.0.1:1"], "error: the run stopped: "),
+        (["compare", str(bad)], "error:"),
+    ):
+        done = loadtest(*argv)
+        assert done.returncode == 2, (argv, done.stdout, done.stderr)
+        assert message in done.stderr, (argv, done.stderr)
+        assert "Traceback" not in done.stderr, (argv, done.stderr)
 
 
 def test_compare_table_ratios() -> None:
-    rep = {"label": "x", "target": {"label": "x"},
+    rep: dict[str, Any] = {"label": "x", "target": {"label": "x"},
            "summary": {"produce_rate": 100.0, "consume_rate": 50.0, "error_count": 0,
                        "lost": 0, "duplicates": 0,
                        "latency_ms": {"p50": 1, "p90": 2, "p99": 4, "p99.9": 5, "max": 6},
@@ -142,3 +157,24 @@ def test_compare_table_ratios() -> None:
     other = {**rep, "label": "y", "summary": {**rep["summary"], "consume_rate": 100.0}}
     text = compare.table([rep, other])
     assert "2.00x" in text.splitlines()[2]
+
+
+@pytest.mark.timeout(900)
+def test_peers_mode(tmp_path: Path) -> None:
+    """``peers``: the worker benchmark (here without its peers, to keep it short) and a
+    workload through boto3 against the broker's server and moto's, with ratios."""
+    workload = tmp_path / "tiny.yaml"
+    workload.write_text("kind: queue\nproducers: 1\nconsumers: 1\nrate: 100\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest", "peers", "--workloads", str(workload),
+         "--duration", "1.5s", "--warmup", "0.5s", "--worker-peers", "none",
+         "--worker-count", "2000", "--report", str(tmp_path / "r")],
+        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "redcurrent:" in out and "messages/s" in out  # the worker benchmark
+    assert "tiny: deliveries" in out and "vs moto" in out and "lost 0 vs 0" in out
+    reports = list((tmp_path / "r").glob("tiny-aws-*.json"))
+    assert len(reports) == 2
+    labels = sorted(report.load(p)["label"] for p in reports)
+    assert labels == ["moto", "redcurrent"]
