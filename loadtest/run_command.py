@@ -105,7 +105,7 @@ class Progress:
         produced, consumed = rec.produced, rec.deliveries
         rate_p, rate_c = produced - self._last[0], consumed - self._last[1]
         self._last = (produced, consumed)
-        if self._quiet or (not self._tty and elapsed - self._printed < 5):
+        if self._quiet or (not self._tty and self._printed and elapsed - self._printed < 5):
             return
         self._printed = elapsed
         phase = "warm-up" if elapsed < (rec.window_start_ns - rec.start_ns) / 1e9 else \

@@ -115,6 +115,11 @@ def test_command_line_run_and_compare(standalone_url: str, tmp_path: Path) -> No
         assert done.returncode == 0, done.stdout + done.stderr
         assert "lost 0 · duplicates 0" in done.stdout
         assert "reproduce" in done.stdout
+    done = loadtest("run", str(workload), "--target", standalone_url, "--report",
+                    str(reports / "progress"))
+    # not a terminal: the live line is printed as lines (the first after 1 s)
+    assert done.returncode == 0 and "[    1s/2s measure] sent " in done.stderr, done.stderr
+    assert "backlog" in done.stderr and "p99" in done.stderr
     jsons = sorted(reports.glob("*.json"))
     assert len(jsons) == 2 and len(list(reports.glob("*.html"))) == 2
     done = loadtest("compare", *map(str, jsons), "--html", str(tmp_path / "c.html"))
