@@ -143,23 +143,28 @@ def charts(reports: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+Row = tuple[str, Callable[[dict[str, Any]], str]]
+
+
+def _latency(key: str) -> Row:
+    return f"latency {key} (ms)", lambda s: f"{s['latency_ms'][key]:.2f}"
+
+
+def _count(label: str, key: str) -> Row:
+    return label, lambda s: f"{s.get(key, 0):,}"
+
+
+_ROWS: tuple[Row, ...] = (
     ("produce rate (msgs/s)", lambda s: f"{s['produce_rate']:,.1f}"),
     ("delivery rate (/s; topics: x matching subscriptions)",
      lambda s: f"{s['consume_rate']:,.1f}"),
-    ("latency p50 (ms)", lambda s: f"{s['latency_ms']['p50']:.2f}"),
-    ("latency p90 (ms)", lambda s: f"{s['latency_ms']['p90']:.2f}"),
-    ("latency p99 (ms)", lambda s: f"{s['latency_ms']['p99']:.2f}"),
-    ("latency p99.9 (ms)", lambda s: f"{s['latency_ms']['p99.9']:.2f}"),
-    ("latency max (ms)", lambda s: f"{s['latency_ms']['max']:.2f}"),
+    *(_latency(k) for k in ("p50", "p90", "p99", "p99.9", "max")),
     ("send latency p99 (ms)", lambda s: f"{s['send_latency_ms']['p99']:.2f}"),
-    ("produced", lambda s: f"{s['produced']:,}"),
-    ("deliveries", lambda s: f"{s['deliveries']:,}"),
-    ("lost", lambda s: f"{s['lost']:,}"),
-    ("duplicates", lambda s: f"{s['duplicates']:,}"),
-    ("unexpected", lambda s: f"{s['unexpected']:,}"),
-    ("missed slots (behind the rate)", lambda s: f"{s.get('missed', 0):,}"),
-    ("order violations", lambda s: f"{s['order_violations']:,}"),
+    *(_count(label, key) for label, key in (
+        ("produced", "produced"), ("deliveries", "deliveries"), ("lost", "lost"),
+        ("duplicates", "duplicates"), ("unexpected", "unexpected"),
+        ("missed slots (behind the rate)", "missed"),
+        ("order violations", "order_violations"))),
     ("errors", lambda s: ", ".join(f"{k} {v:,}" for k, v in s["errors"].items()) or "none"),
 )
 
