@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from broker.engine.clock import Clock, SystemClock
@@ -34,6 +34,8 @@ from broker.engine.wakeups import Wakeups
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster", "unix")
 #: connections the engine's pool may hold
 DEFAULT_MAX_CONNECTIONS = 64
+#: how long a command waits for a free connection of a full pool (standalone Redis)
+POOL_WAIT_S = 20.0
 
 
 def connect(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> tuple[AnyRedis, Redis]:
@@ -50,8 +52,10 @@ def connect(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> tuple[A
         plain = urlunsplit(parts._replace(scheme=parts.scheme.split("+")[0]))
         cluster = RedisCluster.from_url(plain, max_connections=max_connections)
         return _raw_streams(cluster), Redis.from_url(plain)
-    client = Redis.from_url(url, max_connections=max_connections)
-    return _raw_streams(client), Redis.from_url(url)
+    # more callers than connections wait for one (up to POOL_WAIT_S) instead of failing
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                           timeout=POOL_WAIT_S)
+    return _raw_streams(Redis.from_pool(pool)), Redis.from_url(url)
 
 
 def _raw_streams(client: AnyRedis) -> AnyRedis:
